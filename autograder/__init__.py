@@ -1,0 +1,1 @@
+"""The instructor's package: release, check, grade, feedback and export, over nbgrader."""
