@@ -12,8 +12,35 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 Tensor = torch.Tensor
+
+#: Every torch entry point that multiplies matrices: what "no matmul" forbids.
+MATMUL_CALLS = frozenset(
+    {
+        "matmul",
+        "mm",
+        "bmm",
+        "mv",
+        "dot",
+        "vdot",
+        "inner",
+        "einsum",
+        "tensordot",
+        "linear",
+        "addmm",
+        "addbmm",
+        "baddbmm",
+        "addmv",
+        "chain_matmul",
+        "multi_dot",
+        "matrix_power",
+        "__matmul__",
+        "__rmatmul__",
+        "__imatmul__",
+    }
+)
 
 
 def _as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
@@ -131,7 +158,9 @@ def assert_gradient_matches(
     """
     x = x.detach().to("cpu", torch.float64)
     out_shape = f(x).shape
-    dout = torch.randn(out_shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    dout = torch.randn(
+        out_shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     expected = numerical_vjp(f, x, dout, eps=eps)
     assert_close(backward(x, dout), expected, rtol=rtol, atol=atol, name=name)
 
@@ -151,3 +180,32 @@ def no_tf32() -> Iterator[None]:
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul
         torch.backends.cudnn.allow_tf32 = cudnn
+
+
+class _CallRecorder(TorchFunctionMode):
+    """Records the name of every torch function and tensor method called while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.names.add(getattr(func, "__name__", repr(func)))
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid_calls(
+    forbidden: frozenset[str] | set[str] = MATMUL_CALLS, *, what: str = "code"
+) -> Iterator[None]:
+    """Fail with ``AssertionError`` if the block calls any torch function named in ``forbidden``.
+
+    Used to check that an exercise is solved the way it asks (by broadcasting, say) rather than
+    by calling the library routine it re-implements.
+    """
+    recorder = _CallRecorder()
+    with recorder:
+        yield
+    used = sorted(recorder.names & set(forbidden))
+    if used:
+        raise AssertionError(f"{what} must not call {', '.join(used)}")

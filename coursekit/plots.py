@@ -72,7 +72,9 @@ def image_grid(
     nrows = -(-len(items) // ncols)
     with mpl.rc_context(COURSE_STYLE):
         fig, axes = plt.subplots(
-            nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows + 0.3 * (titles is not None)),
+            nrows,
+            ncols,
+            figsize=(cell_size * ncols, cell_size * nrows + 0.3 * (titles is not None)),
             squeeze=False,
         )
         for ax in axes.flat:

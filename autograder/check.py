@@ -1,0 +1,70 @@
+"""``check``: prove every assignment both ways.
+
+For each source notebook, (1) the reference solutions must earn every point of every test cell,
+hidden tests included, and (2) the same notebook with its solutions replaced by the released stubs
+must earn zero in every test cell. A test that a stub passes could never fail a student, and a test
+the solution fails would fail everyone: both are defects.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder.config import CourseConfig, nbgrader_config
+from autograder.execute import CellVerdict, execute, read, verdicts
+
+
+@dataclass
+class NotebookCheck:
+    """The two runs of one notebook and what went wrong in them."""
+
+    notebook: Path
+    solution: list[CellVerdict] = field(default_factory=list)
+    stub: list[CellVerdict] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if not self.solution:
+            found.append(f"{self.notebook}: no autograded test cells")
+        for v in self.solution:
+            if v.points != v.max_points:
+                found.append(
+                    f"{v.grade_id}: the solution earns {v.points:g}/{v.max_points:g} ({v.error})"
+                )
+        for v in self.stub:
+            if v.points != 0:
+                found.append(f"{v.grade_id}: the released stub earns {v.points:g}, it must earn 0")
+        return found
+
+
+def stubbed(nb: NotebookNode, course: CourseConfig) -> NotebookNode:
+    """``nb`` with every solution region replaced by the stub students get (hidden tests kept)."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    clear = ClearSolutions(config=nbgrader_config(course, course.root))
+    result, _ = clear.preprocess(copy.deepcopy(nb), {})
+    return result
+
+
+def check_notebook(course: CourseConfig, path: Path) -> NotebookCheck:
+    source = read(path)
+    run = {"cwd": path.parent, "timeout": course.cell_timeout, "kernel_name": course.kernel_name}
+    return NotebookCheck(
+        notebook=path,
+        solution=verdicts(execute(copy.deepcopy(source), **run)),
+        stub=verdicts(execute(stubbed(source, course), **run)),
+    )
+
+
+def check(course: CourseConfig, assignments: list[str] | None = None) -> list[NotebookCheck]:
+    """Check every notebook of ``assignments`` (default: all of them)."""
+    return [
+        check_notebook(course, nb)
+        for assignment in (assignments or course.assignments())
+        for nb in course.notebooks(assignment)
+    ]

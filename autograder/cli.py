@@ -1,0 +1,119 @@
+"""``python -m autograder``: the instructor's commands over the standard nbgrader course layout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from autograder.config import CourseConfig, find_course_root
+
+
+def _course(args: argparse.Namespace) -> CourseConfig:
+    root = Path(args.course).resolve() if args.course else find_course_root()
+    return CourseConfig(root=root, cell_timeout=args.cell_timeout)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from autograder.release import release
+
+    for path in release(_course(args), args.assignments or None, args.out):
+        print(f"released {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from autograder.check import check
+
+    failed = 0
+    for result in check(_course(args), args.assignments or None):
+        cells = len(result.solution)
+        problems = result.problems
+        verdict = "ok" if not problems else f"{len(problems)} problem(s)"
+        print(f"{result.notebook}: {cells} graded cells, solution passes all, stub fails all: "
+              f"{verdict}" if not problems else f"{result.notebook}: {verdict}")
+        for problem in problems:
+            print(f"  - {problem}")
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder.grade import grade
+
+    results = grade(_course(args), args.workspace, args.assignment, args.submissions)
+    width = max([len(r.student) for r in results] + [7])
+    print(f"{'student':<{width}}  {'status':<7}  score")
+    for r in results:
+        reason = f"  ({r.reason})" if r.reason else ""
+        print(f"{r.student:<{width}}  {r.status:<7}  {r.score:g}/{r.max_score:g}{reason}")
+    print(f"{len(results)} submission(s): "
+          f"{sum(r.status == 'graded' for r in results)} graded, "
+          f"{sum(r.status != 'graded' for r in results)} failed")
+    return 0 if all(r.status == "graded" for r in results) else 1
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from autograder.feedback import feedback
+    from autograder.workspace import Workspace
+
+    ws = Workspace(args.workspace.resolve(), _course(args))
+    for path in feedback(ws, args.assignment, args.students or None):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from autograder.export import export_csv
+    from autograder.workspace import Workspace
+
+    ws = Workspace(args.workspace.resolve(), _course(args))
+    print(f"wrote {export_csv(ws, args.to)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--course", help="the course folder (default: found from the cwd)")
+    parser.add_argument("--cell-timeout", type=int, default=300,
+                        help="seconds a cell may run (default 300; nbgrader's own is 30)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate exercises/ from solutions/")
+    p.add_argument("assignments", nargs="*", help="default: every assignment")
+    p.add_argument("--out", type=Path, help="release here instead of exercises/")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("check", help="prove each assignment: solutions pass, stubs fail")
+    p.add_argument("assignments", nargs="*", help="default: every assignment")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="autograde submissions into the workspace's gradebook")
+    p.add_argument("assignment")
+    p.add_argument("--workspace", type=Path, required=True, help="the grading folder")
+    p.add_argument("--submissions", type=Path,
+                   help="folder of <student>/<assignment>/*.ipynb (default: the workspace's "
+                        "submitted/)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("feedback", help="write per-student feedback HTML, hidden tests redacted")
+    p.add_argument("assignment")
+    p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("students", nargs="*", help="default: every graded student")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="write the grades CSV")
+    p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("--to", type=Path, default=Path("grades.csv"))
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

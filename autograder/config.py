@@ -1,0 +1,90 @@
+"""Configuration: one typed dataclass, and its translation into nbgrader's traitlets config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    """Where the course lives and how its notebooks run."""
+
+    root: Path  # the course repository: solutions/ and exercises/ live here
+    source_dir: str = "solutions"  # nbgrader's source directory: reference solutions and all tests
+    release_dir: str = "exercises"  # nbgrader's release directory: the generated student notebooks
+    cell_timeout: int = 300  # seconds per cell; nbgrader's 30 s default kills short training runs
+    kernel_name: str = "python3"  # the Jupyter kernel every notebook is executed with
+
+    @property
+    def source(self) -> Path:
+        return self.root / self.source_dir
+
+    @property
+    def release(self) -> Path:
+        return self.root / self.release_dir
+
+    def assignments(self) -> list[str]:
+        """Assignment ids: the folders of the source directory that hold notebooks, sorted."""
+        if not self.source.is_dir():
+            raise FileNotFoundError(f"no source directory at {self.source}")
+        return sorted(
+            d.name for d in self.source.iterdir() if d.is_dir() and any(d.glob("*.ipynb"))
+        )
+
+    def notebooks(self, assignment: str) -> list[Path]:
+        """The source notebooks of one assignment, sorted."""
+        folder = self.source / assignment
+        found = sorted(folder.glob("*.ipynb"))
+        if not found:
+            raise FileNotFoundError(f"assignment {assignment!r} has no notebooks in {folder}")
+        return found
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) with _toc.yml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "solutions").is_dir():
+            return folder
+    raise FileNotFoundError(f"no course (a folder with _toc.yml and solutions/) at or above {here}")
+
+
+def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = None) -> Config:
+    """nbgrader settings for a course directory at ``root``.
+
+    ``source`` overrides the source directory (absolute), so a release can read the course's
+    ``solutions/`` while writing elsewhere.
+    """
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.source_directory = str(source) if source else "source"
+    c.CourseDirectory.release_directory = "release"
+    c.CourseDirectory.course_id = "deep-learning-derived"
+    c.Execute.timeout = course.cell_timeout
+    c.Execute.kernel_name = course.kernel_name
+    c.ExecutePreprocessor.timeout = course.cell_timeout
+    # A released stub is exactly this, in every language the course might use.
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    return c
+
+
+def workspace_config_file(course: CourseConfig, workspace: Path) -> str:
+    """The text of ``nbgrader_config.py`` for a grading workspace, so formgrader works there."""
+    return (
+        "# Written by `python -m autograder grade`; nbgrader's formgrader reads it.\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.root = {str(workspace)!r}\n"
+        "c.CourseDirectory.course_id = 'deep-learning-derived'\n"
+        f"c.Execute.timeout = {course.cell_timeout}\n"
+        f"c.ExecutePreprocessor.timeout = {course.cell_timeout}\n"
+        "c.ClearSolutions.code_stub = {'python': '# YOUR CODE HERE\\nraise NotImplementedError()'}\n"
+        "c.GenerateFeedback.preprocessors = [\n"
+        "    'nbgrader.preprocessors.GetGrades',\n"
+        "    'autograder.feedback.RedactHiddenTests',\n"
+        "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
+        "]\n"
+    )

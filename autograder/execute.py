@@ -1,0 +1,69 @@
+"""Run a notebook in a fresh kernel and read off the verdict of each graded test cell."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+
+@dataclass(frozen=True)
+class CellVerdict:
+    """What one autograded test cell earned in one run."""
+
+    grade_id: str
+    points: float
+    max_points: float
+    error: str  # "ExceptionName: message" of the first error output, or "" when it passed
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    """An autograded test cell: graded, not a solution (nbgrader's "autograder tests")."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def execute(nb: NotebookNode, cwd: Path, *, timeout: int, kernel_name: str) -> NotebookNode:
+    """Execute ``nb`` in a new kernel started in ``cwd``; errors are recorded, not raised."""
+    from nbclient import NotebookClient  # imported late: it pulls in jupyter_client and zmq
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.log.setLevel(logging.ERROR)
+    client.execute()
+    return nb
+
+
+def verdicts(nb: NotebookNode) -> list[CellVerdict]:
+    """Score each test cell exactly as nbgrader does (an error or any stderr scores zero)."""
+    from nbgrader.utils import determine_grade
+
+    found = []
+    for cell in nb.cells:
+        if not is_test_cell(cell):
+            continue
+        points, max_points = determine_grade(cell)
+        error = next(
+            (f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"),
+            "",
+        )
+        if not error and any(
+            o.output_type == "stream" and o.name == "stderr" for o in cell.get("outputs", [])
+        ):
+            error = "the cell wrote to stderr, which nbgrader scores as a failure"
+        found.append(
+            CellVerdict(cell.metadata.nbgrader["grade_id"], float(points or 0), max_points, error)
+        )
+    return found
+
+
+def read(path: Path) -> NotebookNode:
+    return nbformat.read(path, as_version=4)

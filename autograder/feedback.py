@@ -1,0 +1,47 @@
+"""``feedback``: per-student HTML feedback, with the source of hidden tests redacted.
+
+nbgrader restores hidden tests into the autograded notebook, and its feedback shows them, along
+with tracebacks that quote the failing hidden line. :class:`RedactHiddenTests` removes both.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
+from autograder.nbgrader_api import run_api
+from autograder.workspace import Workspace
+
+HIDDEN_REGION = re.compile(
+    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
+)
+REDACTED = "# (hidden tests: not shown)\n"
+
+
+class RedactHiddenTests(Preprocessor):
+    """Replace hidden-test regions with a note, and reduce their cells' tracebacks to one line."""
+
+    enabled = Bool(True, help="nbconvert skips preprocessors that are not enabled").tag(config=True)
+
+    def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
+        if cell.cell_type != "code" or not HIDDEN_REGION.search(cell.source):
+            return cell, resources
+        cell.source = HIDDEN_REGION.sub(REDACTED, cell.source)
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
+
+
+def feedback(ws: Workspace, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """Write feedback HTML for each graded student (default: all); return the files written."""
+    api = ws.api()
+    written: list[Path] = []
+    for student in students or ws.students_in("autograded", assignment):
+        run_api(ws.config(), "generate_feedback", assignment, student, api=api)
+        written += sorted((ws.path / "feedback" / student / assignment).glob("*.html"))
+    return written

@@ -1,0 +1,47 @@
+"""The one door into nbgrader: run an NbGraderAPI call under our config, fail loudly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config
+
+
+class NbgraderError(RuntimeError):
+    """nbgrader reported a failure; the message carries its log."""
+
+
+def _put_our_scripts_on_path() -> None:
+    """nbgrader runs the ``alembic`` script by name: make the one beside our interpreter findable,
+    even when the venv is used without being activated (``.venv/bin/python -m autograder``)."""
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if scripts not in path.split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + path
+
+
+def make_api(config: Config) -> Any:
+    _put_our_scripts_on_path()
+    from nbgrader.apps import NbGraderAPI  # imported late: nbgrader's import is slow
+    from nbgrader.coursedir import CourseDirectory
+
+    # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are not ours to fix.
+    warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    api.log.setLevel(logging.WARNING)
+    return api
+
+
+def run_api(config: Config, method: str, *args: Any, api: Any = None, **kwargs: Any) -> dict:
+    """Call ``NbGraderAPI.<method>(*args, **kwargs)``; raise :class:`NbgraderError` on failure."""
+    api = api or make_api(config)
+    result: dict = getattr(api, method)(*args, **kwargs)
+    if not result.get("success"):
+        detail = (result.get("error") or "") + "\n" + (result.get("log") or "")
+        raise NbgraderError(f"nbgrader {method}{args} failed:\n{detail.strip()}")
+    return result

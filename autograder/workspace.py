@@ -1,0 +1,87 @@
+"""The grading workspace: a standard nbgrader course folder the instructor chooses.
+
+    workspace/
+      nbgrader_config.py   written here, so `nbgrader formgrader` works in this folder
+      gradebook.db         nbgrader's gradebook (sqlite), written only by the coordinator
+      source/<assignment>/ a copy of the course's solutions/<assignment>/
+      release/<assignment>/
+      submitted/<student>/<assignment>/*.ipynb
+      autograded/...  feedback/...
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config
+
+from autograder.config import CourseConfig, nbgrader_config, workspace_config_file
+from autograder.nbgrader_api import make_api, run_api
+
+#: Student ids become folder names and gradebook keys: keep them to a safe alphabet.
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    path: Path
+    course: CourseConfig
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.path / 'gradebook.db'}"
+
+    def config(self) -> Config:
+        from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+        from nbgrader.preprocessors import GetGrades
+
+        from autograder.feedback import RedactHiddenTests
+
+        c = nbgrader_config(self.course, self.path)
+        c.GenerateFeedback.preprocessors = [GetGrades, RedactHiddenTests, CSSHTMLHeaderPreprocessor]
+        return c
+
+    def api(self) -> Any:
+        return make_api(self.config())
+
+    def students_in(self, stage: str, assignment: str) -> list[str]:
+        """Student ids with ``assignment`` in ``stage`` ("submitted", "autograded"), sorted."""
+        root = self.path / stage
+        if not root.is_dir():
+            return []
+        return sorted(d.name for d in root.iterdir() if (d / assignment).is_dir())
+
+
+def prepare(course: CourseConfig, path: Path, assignment: str) -> Workspace:
+    """Create or refresh the workspace for ``assignment``: config, source copy, gradebook entries."""
+    course.notebooks(assignment)  # a clear error for an unknown assignment
+    ws = Workspace(path.resolve(), course)
+    ws.path.mkdir(parents=True, exist_ok=True)
+    (ws.path / "nbgrader_config.py").write_text(workspace_config_file(course, ws.path))
+    source = ws.path / "source" / assignment
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(course.source / assignment, source, ignore=shutil.ignore_patterns(".*"))
+    run_api(ws.config(), "generate_assignment", assignment, force=True, create=True)
+    return ws
+
+
+def collect(ws: Workspace, assignment: str, submissions: Path) -> list[str]:
+    """Copy ``submissions/<student>/<assignment>/`` into the workspace; return the student ids.
+
+    A folder whose name is not a valid student id raises ``ValueError`` before anything is copied.
+    """
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no submissions folder at {submissions}")
+    students = sorted(d.name for d in submissions.iterdir() if (d / assignment).is_dir())
+    bad = [s for s in students if not STUDENT_ID.match(s)]
+    if bad:
+        raise ValueError(f"not valid student ids (letters, digits, _ . @ -): {bad}")
+    for student in students:
+        target = ws.path / "submitted" / student / assignment
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(submissions / student / assignment, target)
+    return students
