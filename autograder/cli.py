@@ -23,6 +23,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_execute(args: argparse.Namespace) -> int:
+    from autograder.execute import refresh_outputs
+
+    course = _course(args)
+    failed = []
+    for assignment in args.assignments or course.assignments():
+        for path in course.notebooks(assignment):
+            bad = refresh_outputs(path, timeout=course.cell_timeout, kernel_name=course.kernel_name)
+            print(f"executed {path}" + (f": failing tests {bad}" if bad else ""))
+            failed += bad
+    return 1 if failed else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from autograder.check import check
 
@@ -84,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*", help="default: every assignment")
     p.add_argument("--out", type=Path, help="release here instead of exercises/")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("execute", help="re-run solution notebooks in place (outputs for nbval)")
+    p.add_argument("assignments", nargs="*", help="default: every assignment")
+    p.set_defaults(func=cmd_execute)
 
     p = sub.add_parser("check", help="prove each assignment: solutions pass, stubs fail")
     p.add_argument("assignments", nargs="*", help="default: every assignment")

@@ -1,0 +1,98 @@
+"""The book builds clean with -n -W from a fresh cache, and never shows solution code."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from autograder.config import CourseConfig
+from tests.conftest import BookBuild
+
+pytestmark = pytest.mark.xdist_group("book")  # one worker builds the book once for all its tests
+
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+TEXT_SUFFIXES = {".html", ".txt", ".md", ".ipynb", ".js", ".json", ".py"}
+
+
+def solution_lines(course: CourseConfig) -> list[str]:
+    """Every non-trivial line of solution code in solutions/, whitespace-normalized."""
+    import nbformat
+
+    lines = []
+    for assignment in course.assignments():
+        for path in course.notebooks(assignment):
+            for cell in nbformat.read(path, as_version=4).cells:
+                for region in SOLUTION.findall(cell.source):
+                    for line in region.splitlines():
+                        norm = " ".join(line.split())
+                        if len(norm) >= 10 and not norm.startswith("#"):
+                            lines.append(norm)
+    return lines
+
+
+def site_text(site: Path) -> dict[Path, str]:
+    """Each text file of the built site, tags stripped, entities decoded, whitespace collapsed.
+
+    ``_static/`` holds the theme's and MathJax's own assets, never course content.
+    """
+    texts = {}
+    for path in site.rglob("*"):
+        if path.is_file() and path.suffix in TEXT_SUFFIXES and "_static" not in path.parts:
+            raw = path.read_text(errors="replace")
+            if path.suffix == ".html":
+                raw = html.unescape(re.sub(r"<[^>]+>", "", raw))
+            texts[path] = " ".join(raw.split())
+    return texts
+
+
+def test_book_builds_without_warnings(book_build: BookBuild) -> None:
+    assert book_build.returncode == 0, book_build.log[-5000:]
+    # Sphinx reports "path: WARNING: ..."; kernels' own "[IPKernelApp] WARNING |" log lines
+    # (TCP on loopback without encryption) are not build warnings.
+    warnings = [ln for ln in book_build.log.splitlines() if re.search(r"(WARNING|ERROR):", ln)]
+    assert not warnings, "\n".join(warnings)
+    for page in ("index.html", "book/intro.html", "book/notation.html",
+                 "book/01_linear_algebra.html", "exercises/01_linear_algebra/linear_algebra.html"):
+        assert (book_build.html / page).is_file(), f"{page} was not built"
+
+
+def test_no_solution_code_reaches_the_book(course: CourseConfig, book_build: BookBuild) -> None:
+    lines = solution_lines(course)
+    assert len(lines) >= 20, "too few solution lines found: is the marker format right?"
+    texts = site_text(book_build.html)
+    assert len(texts) > 10
+    leaks = [(line, str(p.relative_to(book_build.html)))
+             for p, text in texts.items() for line in lines if line in text]
+    assert not leaks, f"solution code in the built book: {leaks[:5]}"
+    assert not [p for p in book_build.html.rglob("*") if "solutions" in p.parts]
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert not [p for p, t in texts.items() if marker in t], f"{marker} in the book"
+
+
+def test_leak_check_would_catch_a_leak(course: CourseConfig, tmp_path: Path) -> None:
+    lines = solution_lines(course)
+    (tmp_path / "page.html").write_text(f"<pre><span>{html.escape(lines[3])}</span></pre>")
+    assert any(lines[3] in text for text in site_text(tmp_path).values())
+
+
+def test_chapter_links_to_its_rendered_unexecuted_exercise(book_build: BookBuild) -> None:
+    chapter = (book_build.html / "book/01_linear_algebra.html").read_text()
+    assert "../exercises/01_linear_algebra/linear_algebra.html" in chapter
+    exercise = (book_build.html / "exercises/01_linear_algebra/linear_algebra.html").read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", exercise)).split())
+    assert "raise NotImplementedError()" in text and "def matmul_broadcast(A, B):" in text
+    assert "cell_output" not in exercise, "the exercise page was executed; it must only render"
+
+
+def test_math_is_served_locally_and_launch_buttons_exist(book_build: BookBuild) -> None:
+    chapter = (book_build.html / "book/01_linear_algebra.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in chapter
+    assert (book_build.html / "_static/mathjax/tex-chtml.js").is_file()
+    assert "cdn.jsdelivr" not in chapter
+    exercise = (book_build.html / "exercises/01_linear_algebra/linear_algebra.html").read_text()
+    for launcher in ("mybinder.org", "colab.research.google.com", "hub.example.edu"):
+        assert launcher in exercise, f"no {launcher} launch button"
+    assert "search.html" in chapter
