@@ -59,6 +59,8 @@ def test_reader_reaches_chapter_01_with_math_and_figures(site: str, browser) -> 
             if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
 
     page.goto(f"{site}/index.html")
     link = page.locator("nav a[href*='01_linear_algebra']").first
