@@ -62,15 +62,29 @@ def book(extra: list[str]) -> int:
         index = ROOT / "_build" / "html" / "index.html"
         print(f"\nThe book is in {index.parent}/")
         print(f"Open {index.as_uri()} in a browser, or serve it with")
-        print(f"  python3 -m http.server --directory {index.parent} 8000   (then http://localhost:8000)")
+        print(
+            f"  python3 -m http.server --directory {index.parent} 8000   (then http://localhost:8000)"
+        )
     return code
 
 
 def test(extra: list[str]) -> int:
     ensure_venv()
-    cmd = [str(BIN / "python"), "-m", "pytest", "tests", "solutions", "--nbval",
-           "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-n", "2", "--dist", "loadgroup",
-           *extra]
+    cmd = [
+        str(BIN / "python"),
+        "-m",
+        "pytest",
+        "tests",
+        "solutions",
+        "--nbval",
+        "--nbval-sanitize-with",
+        "tests/nbval_sanitize.cfg",
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        *extra,
+    ]
     print("+", " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=venv_env()).returncode
 

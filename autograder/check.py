@@ -53,11 +53,15 @@ def stubbed(nb: NotebookNode, course: CourseConfig) -> NotebookNode:
 
 def check_notebook(course: CourseConfig, path: Path) -> NotebookCheck:
     source = read(path)
-    run = {"cwd": path.parent, "timeout": course.cell_timeout, "kernel_name": course.kernel_name}
+
+    def run(nb: NotebookNode) -> list[CellVerdict]:
+        executed = execute(
+            nb, path.parent, timeout=course.cell_timeout, kernel_name=course.kernel_name
+        )
+        return verdicts(executed)
+
     return NotebookCheck(
-        notebook=path,
-        solution=verdicts(execute(copy.deepcopy(source), **run)),
-        stub=verdicts(execute(stubbed(source, course), **run)),
+        notebook=path, solution=run(copy.deepcopy(source)), stub=run(stubbed(source, course))
     )
 
 

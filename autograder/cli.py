@@ -44,8 +44,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         cells = len(result.solution)
         problems = result.problems
         verdict = "ok" if not problems else f"{len(problems)} problem(s)"
-        print(f"{result.notebook}: {cells} graded cells, solution passes all, stub fails all: "
-              f"{verdict}" if not problems else f"{result.notebook}: {verdict}")
+        print(
+            f"{result.notebook}: {cells} graded cells, solution passes all, stub fails all: "
+            f"{verdict}"
+            if not problems
+            else f"{result.notebook}: {verdict}"
+        )
         for problem in problems:
             print(f"  - {problem}")
         failed += bool(problems)
@@ -61,9 +65,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     for r in results:
         reason = f"  ({r.reason})" if r.reason else ""
         print(f"{r.student:<{width}}  {r.status:<7}  {r.score:g}/{r.max_score:g}{reason}")
-    print(f"{len(results)} submission(s): "
-          f"{sum(r.status == 'graded' for r in results)} graded, "
-          f"{sum(r.status != 'graded' for r in results)} failed")
+    print(
+        f"{len(results)} submission(s): "
+        f"{sum(r.status == 'graded' for r in results)} graded, "
+        f"{sum(r.status != 'graded' for r in results)} failed"
+    )
     return 0 if all(r.status == "graded" for r in results) else 1
 
 
@@ -89,8 +95,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     parser.add_argument("--course", help="the course folder (default: found from the cwd)")
-    parser.add_argument("--cell-timeout", type=int, default=300,
-                        help="seconds a cell may run (default 300; nbgrader's own is 30)")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=300,
+        help="seconds a cell may run (default 300; nbgrader's own is 30)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="regenerate exercises/ from solutions/")
@@ -109,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="autograde submissions into the workspace's gradebook")
     p.add_argument("assignment")
     p.add_argument("--workspace", type=Path, required=True, help="the grading folder")
-    p.add_argument("--submissions", type=Path,
-                   help="folder of <student>/<assignment>/*.ipynb (default: the workspace's "
-                        "submitted/)")
+    p.add_argument(
+        "--submissions",
+        type=Path,
+        help="folder of <student>/<assignment>/*.ipynb (default: the workspace's submitted/)",
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="write per-student feedback HTML, hidden tests redacted")

@@ -53,6 +53,10 @@ def grade(
     """Grade every submission of ``assignment``: those in ``submissions`` (copied into the
     workspace first), or those already in the workspace's ``submitted/`` folder."""
     ws = prepare(course, workspace, assignment)
-    students = collect(ws, assignment, submissions) if submissions else ws.students_in("submitted", assignment)
+    students = (
+        collect(ws, assignment, submissions)
+        if submissions
+        else ws.students_in("submitted", assignment)
+    )
     api = ws.api()
     return [grade_submission(ws, assignment, student, api) for student in students]

@@ -37,6 +37,6 @@ def generate(course: CourseConfig, assignment: str, out_dir: Path) -> Path:
 def release(
     course: CourseConfig, assignments: list[str] | None = None, out_dir: Path | None = None
 ) -> list[Path]:
-    """Release ``assignments`` (default: all) into ``out_dir`` (default: the course's exercises/)."""
+    """Release ``assignments`` (default: all) into ``out_dir`` (default: exercises/)."""
     out = out_dir or course.release
     return [generate(course, a, out) for a in (assignments or course.assignments())]

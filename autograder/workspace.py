@@ -1,12 +1,12 @@
 """The grading workspace: a standard nbgrader course folder the instructor chooses.
 
-    workspace/
-      nbgrader_config.py   written here, so `nbgrader formgrader` works in this folder
-      gradebook.db         nbgrader's gradebook (sqlite), written only by the coordinator
-      source/<assignment>/ a copy of the course's solutions/<assignment>/
-      release/<assignment>/
-      submitted/<student>/<assignment>/*.ipynb
-      autograded/...  feedback/...
+workspace/
+  nbgrader_config.py   written here, so `nbgrader formgrader` works in this folder
+  gradebook.db         nbgrader's gradebook (sqlite), written only by the coordinator
+  source/<assignment>/ a copy of the course's solutions/<assignment>/
+  release/<assignment>/
+  submitted/<student>/<assignment>/*.ipynb
+  autograded/...  feedback/...
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Workspace:
 
 
 def prepare(course: CourseConfig, path: Path, assignment: str) -> Workspace:
-    """Create or refresh the workspace for ``assignment``: config, source copy, gradebook entries."""
+    """Create or refresh the workspace for ``assignment``: config, source, gradebook entries."""
     course.notebooks(assignment)  # a clear error for an unknown assignment
     ws = Workspace(path.resolve(), course)
     ws.path.mkdir(parents=True, exist_ok=True)

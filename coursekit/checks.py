@@ -60,7 +60,7 @@ def assert_close(
     atol: float = 1e-9,
     name: str = "result",
 ) -> None:
-    """Raise ``AssertionError`` unless ``|actual - expected| <= atol + rtol * |expected|`` everywhere.
+    """Raise ``AssertionError`` unless ``|actual - expected| <= atol + rtol * |expected|``.
 
     ``actual`` and ``expected`` may be tensors, arrays or numbers; they are compared on the CPU in
     float64 so the verdict does not depend on the device. The message names ``name``, both shapes,
@@ -99,7 +99,7 @@ def assert_close(
 
 
 def relative_error(a: Tensor, b: Tensor, eps: float = 1e-12) -> float:
-    """``max |a - b| / max(|a|, |b|)``, elementwise, then the maximum: the usual gradient-check figure.
+    """``max |a - b| / max(|a|, |b|)``, elementwise, then the maximum: the gradient-check figure.
 
     Below about 1e-7 in float64 the two agree; around 1e-4 look closer; above 1e-2 something is
     wrong (unless a kink such as ReLU at 0 sits inside the finite-difference step).
@@ -189,7 +189,7 @@ class _CallRecorder(TorchFunctionMode):
         super().__init__()
         self.names: set[str] = set()
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         self.names.add(getattr(func, "__name__", repr(func)))
         return func(*args, **(kwargs or {}))
 

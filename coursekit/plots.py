@@ -8,17 +8,19 @@ and fixed sizes and fonts so it renders the same on every machine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from cycler import cycler
 from matplotlib.figure import Figure
 
 #: The Okabe-Ito palette: distinguishable with the common forms of colour blindness.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
-COURSE_STYLE: dict[str, object] = {
+COURSE_STYLE: dict[str, Any] = {
     "figure.facecolor": "white",
     "axes.facecolor": "white",
     "savefig.facecolor": "white",
@@ -28,7 +30,7 @@ COURSE_STYLE: dict[str, object] = {
     "axes.edgecolor": "#333333",
     "xtick.color": "#333333",
     "ytick.color": "#333333",
-    "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
     "figure.dpi": 100,
     "font.size": 10,
     "axes.grid": True,
@@ -40,7 +42,7 @@ COURSE_STYLE: dict[str, object] = {
 
 def use_course_style() -> None:
     """Apply :data:`COURSE_STYLE` to matplotlib's global settings (call once per notebook)."""
-    mpl.rcParams.update(COURSE_STYLE)
+    mpl.rcParams.update(COURSE_STYLE)  # type: ignore[arg-type]
 
 
 def _to_numpy(image: object) -> np.ndarray:
@@ -70,7 +72,7 @@ def image_grid(
         raise ValueError(f"{len(titles)} titles for {len(items)} images")
     ncols = max(1, min(ncols, len(items)))
     nrows = -(-len(items) // ncols)
-    with mpl.rc_context(COURSE_STYLE):
+    with mpl.rc_context(COURSE_STYLE):  # type: ignore[arg-type]
         fig, axes = plt.subplots(
             nrows,
             ncols,

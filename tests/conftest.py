@@ -38,8 +38,20 @@ def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
     out = tmp_path_factory.mktemp("book")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", str(ROOT), "-n", "-W", "--keep-going",
-         "--path-output", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+        [
+            str(BIN / "jupyter-book"),
+            "build",
+            str(ROOT),
+            "-n",
+            "-W",
+            "--keep-going",
+            "--path-output",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     return BookBuild(out / "_build" / "html", proc.stdout + proc.stderr, proc.returncode)

@@ -11,7 +11,9 @@ from autograder.release import release
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_exercises_equal_a_fresh_release(course: CourseConfig, tmp_path: Path) -> None:
@@ -19,7 +21,9 @@ def test_exercises_equal_a_fresh_release(course: CourseConfig, tmp_path: Path) -
     fresh, committed = _tree(tmp_path), _tree(course.release)
     assert sorted(fresh) == sorted(committed), "exercises/ lists other files than a fresh release"
     stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert not stale, f"exercises/ drifted from solutions/: {stale}; run `python -m autograder release`"
+    assert not stale, (
+        f"exercises/ drifted from solutions/: {stale}; run `python -m autograder release`"
+    )
 
 
 def test_release_twice_leaves_no_diff(course: CourseConfig, tmp_path: Path) -> None:
@@ -44,6 +48,8 @@ def test_released_notebooks_hold_stubs_and_no_secrets(course: CourseConfig) -> N
             text = "\n".join(cell.source for cell in released.cells)
             for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
                 assert marker not in text, f"{source_path.name}: {marker} reached students"
-            solutions = [c for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")]
+            solutions = [
+                c for c in released.cells if c.metadata.get("nbgrader", {}).get("solution")
+            ]
             assert solutions and all("raise NotImplementedError()" in c.source for c in solutions)
             assert all(not c.get("outputs") for c in released.cells if c.cell_type == "code")

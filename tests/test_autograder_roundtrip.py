@@ -29,8 +29,11 @@ def _nbgrader(cell) -> dict:
 
 def _points_for(source, function: str) -> float:
     prefix = f"linear_algebra_{function}_"
-    return sum(float(_nbgrader(c)["points"]) for c in source.cells
-               if _nbgrader(c).get("grade") and _nbgrader(c)["grade_id"].startswith(prefix))
+    return sum(
+        float(_nbgrader(c)["points"])
+        for c in source.cells
+        if _nbgrader(c).get("grade") and _nbgrader(c)["grade_id"].startswith(prefix)
+    )
 
 
 HIDDEN_REGION = r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS"
@@ -39,11 +42,13 @@ HIDDEN_REGION = r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS"
 def _hidden_test_lines(source) -> list[str]:
     """Lines only the hidden tests contain (text that also stands outside them is no secret)."""
     visible = "\n".join(re.sub(HIDDEN_REGION, "", c.source, flags=re.S) for c in source.cells)
-    return [line.strip()
-            for cell in source.cells
-            for region in re.findall(HIDDEN_REGION, cell.source, re.S)
-            for line in region.splitlines()
-            if len(line.strip()) >= 12 and line.strip() not in visible]
+    return [
+        line.strip()
+        for cell in source.cells
+        for region in re.findall(HIDDEN_REGION, cell.source, re.S)
+        for line in region.splitlines()
+        if len(line.strip()) >= 12 and line.strip() not in visible
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +60,9 @@ def graded(course: CourseConfig, tmp_path_factory: pytest.TempPathFactory):
     solution_cell = next(c for c in source.cells if _nbgrader(c).get("grade_id") == wanted)
     for cell in one_right.cells:
         if _nbgrader(cell).get("grade_id") == wanted:
-            cell.source = re.sub(r"^ *### (BEGIN|END) SOLUTION\n?", "", solution_cell.source,
-                                 flags=re.M)
+            cell.source = re.sub(
+                r"^ *### (BEGIN|END) SOLUTION\n?", "", solution_cell.source, flags=re.M
+            )
     submissions = tmp_path_factory.mktemp("submissions")
     for student, nb in {"ada": source, "blaise": exercise, "carl": one_right}.items():
         folder = submissions / student / ASSIGNMENT
@@ -64,8 +70,17 @@ def graded(course: CourseConfig, tmp_path_factory: pytest.TempPathFactory):
         nbformat.write(nb, folder / NOTEBOOK)
     workspace = tmp_path_factory.mktemp("workspace")
     args = ["--course", str(course.root)]
-    code = main([*args, "grade", ASSIGNMENT, "--workspace", str(workspace),
-                 "--submissions", str(submissions)])
+    code = main(
+        [
+            *args,
+            "grade",
+            ASSIGNMENT,
+            "--workspace",
+            str(workspace),
+            "--submissions",
+            str(submissions),
+        ]
+    )
     return {"code": code, "workspace": workspace, "source": source, "args": args}
 
 
@@ -73,24 +88,35 @@ def _scores(workspace: Path) -> dict[str, tuple[float, float]]:
     out = workspace / "grades.csv"
     assert main(["export", "--workspace", str(workspace), "--to", str(out)]) == 0
     with open(out, newline="") as handle:
-        return {row["student_id"]: (float(row["score"]), float(row["max_score"]))
-                for row in csv.DictReader(handle)}
+        return {
+            row["student_id"]: (float(row["score"]), float(row["max_score"]))
+            for row in csv.DictReader(handle)
+        }
 
 
 def test_scores_are_full_zero_and_exactly_one_function(graded) -> None:
     assert graded["code"] == 0
-    total = sum(float(_nbgrader(c)["points"]) for c in graded["source"].cells
-                if _nbgrader(c).get("grade"))
+    total = sum(
+        float(_nbgrader(c)["points"]) for c in graded["source"].cells if _nbgrader(c).get("grade")
+    )
     expected_one = _points_for(graded["source"], SOLVED_ALONE)
     assert 0 < expected_one < total
     assert _scores(graded["workspace"]) == {
-        "ada": (total, total), "blaise": (0.0, total), "carl": (expected_one, total)}
+        "ada": (total, total),
+        "blaise": (0.0, total),
+        "carl": (expected_one, total),
+    }
 
 
 def test_workspace_is_a_standard_nbgrader_course(graded) -> None:
     ws = graded["workspace"]
-    for name in ("nbgrader_config.py", "gradebook.db", f"source/{ASSIGNMENT}/{NOTEBOOK}",
-                 f"release/{ASSIGNMENT}/{NOTEBOOK}", f"autograded/ada/{ASSIGNMENT}/{NOTEBOOK}"):
+    for name in (
+        "nbgrader_config.py",
+        "gradebook.db",
+        f"source/{ASSIGNMENT}/{NOTEBOOK}",
+        f"release/{ASSIGNMENT}/{NOTEBOOK}",
+        f"autograded/ada/{ASSIGNMENT}/{NOTEBOOK}",
+    ):
         assert (ws / name).exists(), name
 
 

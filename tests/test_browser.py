@@ -16,8 +16,15 @@ from tests.conftest import BookBuild
 pytestmark = pytest.mark.xdist_group("book")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,23 +62,29 @@ def browser() -> Iterator[object]:
 def test_reader_reaches_chapter_01_with_math_and_figures(site: str, browser) -> None:
     page = browser.new_page()
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
-            if r.status >= 400 else None)
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    )
 
     page.goto(f"{site}/index.html")
     link = page.locator("nav a[href*='01_linear_algebra']").first
     link.click()
     page.wait_for_url("**/book/01_linear_algebra.html")
-    page.wait_for_selector("mjx-container", state="attached", timeout=30_000)  # MathJax typeset the math
+    # MathJax has typeset the math once its containers exist.
+    page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
     assert page.locator("mjx-container").count() > 10
     page.wait_for_load_state("load")
     loaded = page.evaluate(
         "Array.from(document.querySelectorAll('main img'))"
-        ".filter(i => i.complete && i.naturalWidth > 0).length")
+        ".filter(i => i.complete && i.naturalWidth > 0).length"
+    )
     assert loaded >= 1, "no figure loaded on chapter 01"
     assert problems == [], problems
     page.close()

@@ -10,8 +10,11 @@ from coursekit.plots import COURSE_STYLE, image_grid, use_course_style  # noqa: 
 
 
 def test_image_grid_is_opaque_white_for_dark_mode() -> None:
-    fig = image_grid(torch.rand(5, 8, 8, generator=torch.Generator().manual_seed(0)),
-                     titles=[str(i) for i in range(5)], ncols=3)
+    fig = image_grid(
+        torch.rand(5, 8, 8, generator=torch.Generator().manual_seed(0)),
+        titles=[str(i) for i in range(5)],
+        ncols=3,
+    )
     assert fig.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
     shown = [ax for ax in fig.axes if ax.images]
     assert len(shown) == 5 and shown[4].get_title() == "4"
