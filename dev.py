@@ -82,7 +82,7 @@ def test(extra: list[str]) -> int:
         "-n",
         "2",
         "--dist",
-        "loadgroup",
+        "loadscope",  # a notebook's nbval cells share one kernel: keep them together
         *extra,
     ]
     print("+", " ".join(cmd), flush=True)
