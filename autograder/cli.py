@@ -129,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feedback", help="write per-student feedback HTML, hidden tests redacted")
     p.add_argument("assignment")
     p.add_argument("--workspace", type=Path, required=True)
-    p.add_argument("students", nargs="*", help="default: every graded student")
+    p.add_argument(
+        "--student",
+        dest="students",
+        action="append",
+        default=[],
+        help="only this student (repeatable; default: every graded student)",
+    )
     p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("export", help="write the grades CSV")

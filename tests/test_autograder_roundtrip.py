@@ -1,7 +1,9 @@
 """The autograde round trip, through the real nbgrader: grade, feedback, export.
 
-Three students: one submits the reference solution, one the untouched exercise, and one solves
-exactly one function. Their scores must be full marks, zero, and exactly that function's points.
+For every assignment, students submit: the reference solutions (full marks), the untouched
+exercise (zero), and, for each graded function, the exercise with exactly that one function
+solved (exactly that function's points). The last proves the tests of one function never depend
+on another, so partial credit is fair.
 """
 
 from __future__ import annotations
@@ -10,78 +12,98 @@ import copy
 import csv
 import html as html_lib
 import re
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbformat import NotebookNode
 
 from autograder.cli import main
 from autograder.config import CourseConfig
+from tests.conftest import ROOT
 
-ASSIGNMENT = "01_linear_algebra"
-NOTEBOOK = "linear_algebra.ipynb"
-SOLVED_ALONE = "broadcast_shape"  # the one function the third student gets right
+ASSIGNMENTS = CourseConfig(root=ROOT).assignments()
+HIDDEN_REGION = r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS"
+SOLUTION_MARKER = re.compile(r"^ *### (BEGIN|END) SOLUTION\n?", re.M)
 
 
-def _nbgrader(cell) -> dict:
+def _meta(cell: NotebookNode) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def _points_for(source, function: str) -> float:
-    prefix = f"linear_algebra_{function}_"
+def _functions(source: NotebookNode) -> dict[str, str]:
+    """Solution cell grade id -> the grade-id prefix of the tests that grade it."""
+    found = {}
+    for cell in source.cells:
+        grade_id = _meta(cell).get("grade_id", "")
+        if _meta(cell).get("solution") and grade_id.endswith("_solution"):
+            found[grade_id] = grade_id.removesuffix("solution")
+    return found
+
+
+def _points(source: NotebookNode, prefix: str = "") -> float:
     return sum(
-        float(_nbgrader(c)["points"])
+        float(_meta(c)["points"])
         for c in source.cells
-        if _nbgrader(c).get("grade") and _nbgrader(c)["grade_id"].startswith(prefix)
+        if _meta(c).get("grade") and _meta(c)["grade_id"].startswith(prefix)
     )
 
 
-HIDDEN_REGION = r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS"
+def _solve_one(exercise: NotebookNode, source: NotebookNode, grade_id: str) -> NotebookNode:
+    """The exercise with the one solution cell ``grade_id`` filled in, as a student would."""
+    answer = next(c for c in source.cells if _meta(c).get("grade_id") == grade_id)
+    solved = copy.deepcopy(exercise)
+    for cell in solved.cells:
+        if _meta(cell).get("grade_id") == grade_id:
+            cell.source = SOLUTION_MARKER.sub("", answer.source)
+    return solved
 
 
-def _hidden_test_lines(source) -> list[str]:
-    """Lines only the hidden tests contain (text that also stands outside them is no secret)."""
-    visible = "\n".join(re.sub(HIDDEN_REGION, "", c.source, flags=re.S) for c in source.cells)
-    return [
-        line.strip()
-        for cell in source.cells
-        for region in re.findall(HIDDEN_REGION, cell.source, re.S)
-        for line in region.splitlines()
-        if len(line.strip()) >= 12 and line.strip() not in visible
-    ]
+@dataclass
+class Graded:
+    assignment: str
+    workspace: Path
+    exit_code: int
+    expected: dict[str, float]  # student -> expected score
+    total: float
+    sources: dict[str, NotebookNode]  # notebook file name -> source notebook
 
 
-@pytest.fixture(scope="module")
-def graded(course: CourseConfig, tmp_path_factory: pytest.TempPathFactory):
-    source = nbformat.read(course.source / ASSIGNMENT / NOTEBOOK, as_version=4)
-    exercise = nbformat.read(course.release / ASSIGNMENT / NOTEBOOK, as_version=4)
-    one_right = copy.deepcopy(exercise)
-    wanted = f"linear_algebra_{SOLVED_ALONE}_solution"
-    solution_cell = next(c for c in source.cells if _nbgrader(c).get("grade_id") == wanted)
-    for cell in one_right.cells:
-        if _nbgrader(cell).get("grade_id") == wanted:
-            cell.source = re.sub(
-                r"^ *### (BEGIN|END) SOLUTION\n?", "", solution_cell.source, flags=re.M
-            )
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, course: CourseConfig, tmp_path_factory: pytest.TempPathFactory) -> Graded:
+    assignment = request.param
     submissions = tmp_path_factory.mktemp("submissions")
-    for student, nb in {"ada": source, "blaise": exercise, "carl": one_right}.items():
-        folder = submissions / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / NOTEBOOK)
+    sources = {p.name: nbformat.read(p, as_version=4) for p in course.notebooks(assignment)}
+    expected: dict[str, float] = {"full": 0.0, "empty": 0.0}
+    for name, source in sources.items():
+        exercise = nbformat.read(course.release / assignment / name, as_version=4)
+        students = {"full": source, "empty": exercise}
+        expected["full"] += _points(source)
+        for grade_id, prefix in _functions(source).items():
+            student = "only_" + grade_id.removesuffix("_solution")
+            students[student] = _solve_one(exercise, source, grade_id)
+            expected[student] = expected.get(student, 0.0) + _points(source, prefix)
+        for student, nb in students.items():
+            folder = submissions / student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, folder / name)
     workspace = tmp_path_factory.mktemp("workspace")
-    args = ["--course", str(course.root)]
     code = main(
         [
-            *args,
+            "--course",
+            str(course.root),
             "grade",
-            ASSIGNMENT,
+            assignment,
             "--workspace",
             str(workspace),
             "--submissions",
             str(submissions),
         ]
     )
-    return {"code": code, "workspace": workspace, "source": source, "args": args}
+    return Graded(assignment, workspace, code, expected, expected["full"], sources)
 
 
 def _scores(workspace: Path) -> dict[str, tuple[float, float]]:
@@ -94,55 +116,88 @@ def _scores(workspace: Path) -> dict[str, tuple[float, float]]:
         }
 
 
-def test_scores_are_full_zero_and_exactly_one_function(graded) -> None:
-    assert graded["code"] == 0
-    total = sum(
-        float(_nbgrader(c)["points"]) for c in graded["source"].cells if _nbgrader(c).get("grade")
+def test_full_zero_and_exactly_one_function(graded: Graded) -> None:
+    assert graded.exit_code == 0
+    assert len(graded.expected) >= 4, "expected at least two graded functions"
+    scores = _scores(graded.workspace)
+    assert scores == {s: (points, graded.total) for s, points in graded.expected.items()}
+    assert scores["full"][0] == graded.total > 0 and scores["empty"][0] == 0
+
+
+def test_workspace_is_a_standard_nbgrader_course(graded: Graded) -> None:
+    ws = graded.workspace
+    for name in graded.sources:
+        for stage in ("source", "release", "autograded/full"):
+            assert (ws / stage / graded.assignment / name).is_file(), f"{stage}/{name}"
+    assert (ws / "nbgrader_config.py").is_file() and (ws / "gradebook.db").is_file()
+    # nbgrader's own tools read the workspace through the config file written there
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "db", "student", "list"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    expected_one = _points_for(graded["source"], SOLVED_ALONE)
-    assert 0 < expected_one < total
-    assert _scores(graded["workspace"]) == {
-        "ada": (total, total),
-        "blaise": (0.0, total),
-        "carl": (expected_one, total),
-    }
+    assert listing.returncode == 0, listing.stderr
+    assert "full" in listing.stdout and "empty" in listing.stdout
 
 
-def test_workspace_is_a_standard_nbgrader_course(graded) -> None:
-    ws = graded["workspace"]
-    for name in (
-        "nbgrader_config.py",
-        "gradebook.db",
-        f"source/{ASSIGNMENT}/{NOTEBOOK}",
-        f"release/{ASSIGNMENT}/{NOTEBOOK}",
-        f"autograded/ada/{ASSIGNMENT}/{NOTEBOOK}",
-    ):
-        assert (ws / name).exists(), name
+def _hidden_test_lines(source: NotebookNode) -> list[str]:
+    """Lines only the hidden tests contain (text that also stands outside them is no secret)."""
+    visible = "\n".join(re.sub(HIDDEN_REGION, "", c.source, flags=re.S) for c in source.cells)
+    return [
+        line.strip()
+        for cell in source.cells
+        for region in re.findall(HIDDEN_REGION, cell.source, re.S)
+        for line in region.splitlines()
+        if len(line.strip()) >= 12 and line.strip() not in visible
+    ]
 
 
-def test_feedback_redacts_hidden_tests(graded) -> None:
-    ws = graded["workspace"]
-    assert main([*graded["args"], "feedback", ASSIGNMENT, "--workspace", str(ws)]) == 0
-    hidden = _hidden_test_lines(graded["source"])
-    assert len(hidden) > 10
-    for student in ("ada", "blaise", "carl"):
-        (page,) = (ws / "feedback" / student / ASSIGNMENT).glob("*.html")
-        html = page.read_text()
-        assert "hidden tests: not shown" in html
-        assert "HIDDEN TESTS" not in html, f"{student}'s feedback shows hidden-test markers"
-        text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
-        leaked = [line for line in hidden if line in text]
-        assert not leaked, f"{student}'s feedback shows hidden-test source: {leaked[:3]}"
+def test_feedback_redacts_hidden_tests(graded: Graded, course: CourseConfig) -> None:
+    ws = graded.workspace
+    args = ["--course", str(course.root), "feedback", graded.assignment, "--workspace", str(ws)]
+    assert main([*args, "--student", "full", "--student", "empty"]) == 0
+    hidden = [line for nb in graded.sources.values() for line in _hidden_test_lines(nb)]
+    assert len(hidden) > 5
+    for student in ("full", "empty"):
+        pages = sorted((ws / "feedback" / student / graded.assignment).glob("*.html"))
+        assert len(pages) == len(graded.sources)
+        for page in pages:
+            html = page.read_text()
+            assert "hidden tests: not shown" in html
+            assert "HIDDEN TESTS" not in html, f"{student}'s feedback shows hidden-test markers"
+            text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+            leaked = [line for line in hidden if line in text]
+            assert not leaked, f"{student}'s feedback shows hidden-test source: {leaked[:3]}"
 
 
-def test_regrading_gives_the_same_scores(graded, course: CourseConfig) -> None:
-    ws = graded["workspace"]
-    before = _scores(ws)
-    assert main([*graded["args"], "grade", ASSIGNMENT, "--workspace", str(ws)]) == 0
-    assert _scores(ws) == before
+def test_regrading_gives_the_same_scores(graded: Graded, course: CourseConfig) -> None:
+    before = _scores(graded.workspace)
+    args = ["--course", str(course.root), "grade", graded.assignment]
+    assert main([*args, "--workspace", str(graded.workspace)]) == 0
+    assert _scores(graded.workspace) == before
 
 
 def test_unknown_assignment_is_a_clear_error(course: CourseConfig, tmp_path: Path, capsys) -> None:
     code = main(["--course", str(course.root), "grade", "99_nothing", "--workspace", str(tmp_path)])
     assert code == 2
     assert "99_nothing" in capsys.readouterr().err
+
+
+def test_invalid_student_folder_is_refused_before_grading(course, tmp_path: Path, capsys) -> None:
+    (tmp_path / "subs" / "evil name" / ASSIGNMENTS[0]).mkdir(parents=True)
+    code = main(
+        [
+            "--course",
+            str(course.root),
+            "grade",
+            ASSIGNMENTS[0],
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--submissions",
+            str(tmp_path / "subs"),
+        ]
+    )
+    assert code == 2
+    assert "not valid student ids" in capsys.readouterr().err
