@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.config import CourseConfig, find_course_root
+from autograder.config import CourseConfig, available_cores, find_course_root
+
+LISTED = 50  # `grade` lists every student of a class up to this size
 
 
 def _course(args: argparse.Namespace) -> CourseConfig:
@@ -57,20 +59,29 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from autograder.grade import grade
+    from autograder.config import GradingConfig
+    from autograder.grade import grade_run
 
-    results = grade(_course(args), args.workspace, args.assignment, args.submissions)
-    width = max([len(r.student) for r in results] + [7])
-    print(f"{'student':<{width}}  {'status':<7}  score")
-    for r in results:
-        reason = f"  ({r.reason})" if r.reason else ""
-        print(f"{r.student:<{width}}  {r.status:<7}  {r.score:g}/{r.max_score:g}{reason}")
-    print(
-        f"{len(results)} submission(s): "
-        f"{sum(r.status == 'graded' for r in results)} graded, "
-        f"{sum(r.status != 'graded' for r in results)} failed"
+    options = GradingConfig(
+        workers=available_cores() if args.workers is None else args.workers,
+        scheduler=args.scheduler,
+        dask_local=args.dask_local,
+        notebook_timeout=args.notebook_timeout,
+        force=args.force,
     )
-    return 0 if all(r.status == "graded" for r in results) else 1
+    run = grade_run(_course(args), args.workspace, args.assignment, args.submissions, options)
+    # A class of up to LISTED students is listed whole; a bigger one, only what needs a look.
+    listed = [r for r in run.results if len(run.results) <= LISTED or r.status != "graded"]
+    width = max([len(r.student) for r in listed] + [7])
+    print(f"{'student':<{width}}  {'status':<16}  score")
+    for r in listed:
+        note = f"  ({r.reason})" if r.reason else ""
+        note += "  (already graded)" if r.skipped else ""
+        print(f"{r.student:<{width}}  {r.status:<16}  {r.score:g}/{r.max_score:g}{note}")
+    if len(listed) < len(run.results):
+        print(f"({len(run.results) - len(listed)} graded submissions not listed: see `export`)")
+    print(run.summary)
+    return 0 if all(r.status == "graded" for r in run.results) else 1
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -84,12 +95,28 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from autograder.export import export_csv
+    from autograder.export import export_canvas, export_csv
     from autograder.workspace import Workspace
 
     ws = Workspace(args.workspace.resolve(), _course(args))
     print(f"wrote {export_csv(ws, args.to)}")
+    if args.canvas:
+        ids = dict(item.split("=", 1) for item in args.canvas_ids)
+        print(f"wrote {export_canvas(ws, args.canvas, ids)}")
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from autograder.report import write_report
+
+    print(f"wrote {write_report(args.workspace.resolve(), args.assignment, args.out)}")
+    return 0
+
+
+def _assignment_id(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected ASSIGNMENT=CANVAS_ID, got {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder of <student>/<assignment>/*.ipynb (default: the workspace's submitted/)",
     )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        help=f"local worker processes (default: all {available_cores()} cores; 1: in-process)",
+    )
+    where.add_argument("--scheduler", help="grade on the Dask cluster of this scheduler address")
+    where.add_argument(
+        "--dask-local", type=int, default=0, metavar="N", help="start a local Dask cluster of N"
+    )
+    p.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=1800,
+        help="seconds a whole notebook may run (default 1800); later cells are not run",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="regrade submissions already graded as they are"
+    )
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="write per-student feedback HTML, hidden tests redacted")
@@ -138,10 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("export", help="write the grades CSV")
+    p = sub.add_parser("export", help="write the grades CSV (and a Canvas import CSV)")
     p.add_argument("--workspace", type=Path, required=True)
-    p.add_argument("--to", type=Path, default=Path("grades.csv"))
+    p.add_argument("--to", type=Path, default=Path("grades.csv"), help="nbgrader's CSV")
+    p.add_argument("--canvas", type=Path, help="also write a Canvas gradebook import CSV here")
+    p.add_argument(
+        "--canvas-id",
+        dest="canvas_ids",
+        type=_assignment_id,
+        action="append",
+        default=[],
+        metavar="ASSIGNMENT=ID",
+        help="the Canvas id of an assignment's column (repeatable; default: match by name)",
+    )
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="write an HTML grading report for the instructor")
+    p.add_argument("assignment")
+    p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("report.html"))
+    p.set_defaults(func=cmd_report)
     return parser
 
 

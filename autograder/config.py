@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets.config import Config
@@ -41,6 +42,31 @@ class CourseConfig:
         if not found:
             raise FileNotFoundError(f"assignment {assignment!r} has no notebooks in {folder}")
         return found
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    """How ``grade`` runs: where the workers are, how long a notebook may take, what to redo."""
+
+    workers: int = field(default_factory=available_cores)  # local processes; 1 grades in-process
+    scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler: grade on its cluster
+    dask_local: int = 0  # > 0: start a loopback Dask LocalCluster with this many workers
+    notebook_timeout: int = 1800  # seconds for a whole notebook; the cells left are not run
+    force: bool = False  # regrade even what the ledger holds as graded with the same files
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.dask_local < 0 or self.notebook_timeout < 1:
+            raise ValueError("--workers and --notebook-timeout must be >= 1, --dask-local >= 0")
+        if self.scheduler and self.dask_local:
+            raise ValueError("give either --scheduler or --dask-local, not both")
 
 
 def find_course_root(start: Path | None = None) -> Path:

@@ -1,19 +1,81 @@
-"""``export``: the gradebook as nbgrader's CSV (one row per student and assignment)."""
+"""``export``: the gradebook as nbgrader's CSV, and as a Canvas gradebook import CSV.
+
+nbgrader's CSV has one row per student and assignment. The Canvas file follows the layout of
+Canvas's own gradebook export, which its import reads back:
+
+- the header ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per assignment,
+  named ``<assignment> (<Canvas assignment id>)`` when the id is known (``--canvas-id``), else
+  just the name (Canvas then matches by name, or creates the assignment);
+- a second row, ``    Points Possible`` (four leading spaces, as Canvas writes it), with each
+  assignment's maximum score;
+- one row per student: ``Last, First`` (or the student id when the gradebook has no names),
+  nbgrader's ``lms_user_id`` as the Canvas ``ID``, the nbgrader student id as ``SIS Login ID``,
+  and the score after any late penalty. A blank score (no submission) leaves Canvas's grade as is.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from autograder.workspace import Workspace
+
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+POINTS_POSSIBLE = "    Points Possible"
+
+
+def _gradebook_path(ws: Workspace) -> Path:
+    path = ws.path / "gradebook.db"
+    if not path.is_file():
+        raise FileNotFoundError(f"no gradebook in {ws.path}: run `grade` first")
+    return path
 
 
 def export_csv(ws: Workspace, to: Path) -> Path:
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    if not (ws.path / "gradebook.db").is_file():
-        raise FileNotFoundError(f"no gradebook in {ws.path}: run `grade` first")
+    _gradebook_path(ws)
     to.parent.mkdir(parents=True, exist_ok=True)
     with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
         CsvExportPlugin(to=str(to)).export(gb)
+    return to
+
+
+def _points(value: float) -> str:
+    """A score as Canvas writes one: at most two decimals, no trailing zeros."""
+    return f"{round(value, 2):g}"
+
+
+def export_canvas(ws: Workspace, to: Path, canvas_ids: dict[str, str] | None = None) -> Path:
+    """Write the Canvas import CSV; ``canvas_ids`` maps assignment names to Canvas ids."""
+    from nbgrader.api import Gradebook
+
+    _gradebook_path(ws)
+    canvas_ids = canvas_ids or {}
+    to.parent.mkdir(parents=True, exist_ok=True)
+    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+        assignments = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate, a.name))
+        scores: dict[tuple[str, str], float] = {}
+        for assignment in assignments:
+            for sub in assignment.submissions:
+                penalty = sub.late_submission_penalty or 0.0
+                scores[assignment.name, sub.student_id] = max(0.0, sub.score - penalty)
+        header = CANVAS_COLUMNS + [
+            f"{a.name} ({canvas_ids[a.name]})" if a.name in canvas_ids else a.name
+            for a in assignments
+        ]
+        rows = [header, [POINTS_POSSIBLE, "", "", "", ""]]
+        rows[1] += [_points(a.max_score) for a in assignments]
+        students = sorted(gb.students, key=lambda s: (s.last_name or "", s.first_name or "", s.id))
+        for student in students:
+            names = [n for n in (student.last_name, student.first_name) if n]
+            row = [", ".join(names) or student.id, student.lms_user_id or "", "", student.id, ""]
+            row += [
+                _points(scores[a.name, student.id]) if (a.name, student.id) in scores else ""
+                for a in assignments
+            ]
+            rows.append(row)
+    with open(to, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
     return to

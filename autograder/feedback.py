@@ -38,10 +38,16 @@ class RedactHiddenTests(Preprocessor):
 
 
 def feedback(ws: Workspace, assignment: str, students: list[str] | None = None) -> list[Path]:
-    """Write feedback HTML for each graded student (default: all); return the files written."""
+    """Write feedback HTML for each graded student (default: all); return the files written.
+
+    A student with no autograded notebook (missing, or not a notebook) gets none: there is
+    nothing to show, and their status and reason are in the gradebook and the report.
+    """
     api = ws.api()
     written: list[Path] = []
     for student in students or ws.students_in("autograded", assignment):
+        if not any((ws.path / "autograded" / student / assignment).glob("*.ipynb")):
+            continue
         run_api(ws.config(), "generate_feedback", assignment, student, api=api)
         written += sorted((ws.path / "feedback" / student / assignment).glob("*.html"))
     return written

@@ -2,20 +2,35 @@
 
 The pipeline, in order:
 
-1. :func:`autograder.workspace.prepare`: config, a copy of the source, gradebook entries;
+1. :func:`autograder.workspace.prepare`: config, a copy of the source, gradebook entries (while
+   the workers start);
 2. :func:`autograder.workspace.collect`: copy the submissions in;
-3. :func:`grade_submission` for each student: the one grading step, which later backends
-   (parallel, distributed, sandboxed) wrap;
-4. the results, one :class:`GradeResult` per student.
+3. :func:`autograder.submission.trusted_notebooks`: the trusted cells, read once from the gradebook;
+4. the ledger decides what to grade: a submission already graded with the same files and the same
+   trusted cells is skipped, unless ``force``;
+5. a backend (:mod:`autograder.backends`: this process, a local pool or Dask) runs
+   :func:`autograder.tasks.run_task` for each of the others, a fresh kernel per notebook;
+6. :class:`autograder.record.Recorder`, in this process only, writes each result as it arrives:
+   autograded notebooks, gradebook, ledger;
+7. the results, one :class:`GradeResult` per student.
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from autograder.config import CourseConfig
+from autograder.backends import Backend
+from autograder.backends import backend as make_backend
+from autograder.config import CourseConfig, GradingConfig
+from autograder.ledger import Ledger
+from autograder.progress import Progress, summary
+from autograder.record import Recorder
+from autograder.stats import AssignmentStats
+from autograder.submission import Submissions, trusted_notebooks
+from autograder.tasks import RECORDED, TaskResult
 from autograder.workspace import Workspace, collect, prepare
 
 
@@ -23,40 +38,134 @@ from autograder.workspace import Workspace, collect, prepare
 class GradeResult:
     student: str
     assignment: str
-    status: str  # "graded", or "failed" when nbgrader could not grade the submission
+    status: str  # one of autograder.tasks.STATUSES
     score: float
     max_score: float
-    reason: str = ""  # why it failed, in words
+    reason: str = ""  # what went wrong, in words
+    skipped: bool = False  # already graded with the same files: taken from the ledger
+    seconds: float = 0.0  # the worker's time for this submission
+
+    @staticmethod
+    def of(result: TaskResult) -> GradeResult:
+        return GradeResult(
+            result.student,
+            result.assignment,
+            result.status,
+            result.score,
+            result.max_score,
+            result.reason,
+            seconds=result.seconds_total,
+        )
 
 
-def grade_submission(ws: Workspace, assignment: str, student: str, api: Any = None) -> GradeResult:
-    """Autograde one student's submission (fresh kernel) and read its score from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+@dataclass(frozen=True)
+class GradeRun:
+    results: list[GradeResult]
+    stats: AssignmentStats  # folded from every result, in the order they arrived
+    summary: str  # the table of counts by status
 
-    api = api or ws.api()
-    outcome = api.autograde(assignment, student, force=True, create=True)
-    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+
+def _start(
+    course: CourseConfig,
+    workspace: Path,
+    assignment: str,
+    submissions: Path | None,
+    options: GradingConfig,
+) -> tuple[Workspace, list[str], Backend]:
+    """Prepare the workspace and collect the submissions while the workers start (and do their
+    heavy imports, about a second) in the background."""
+    course.notebooks(assignment)  # a clear error for an unknown assignment, before any worker
+    folder = submissions or workspace / "submitted"
+    found = sum(1 for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else 0
+    workers = max(1, min(options.workers, found))  # no more local workers than submissions
+    with ThreadPoolExecutor(1) as starter:
+        starting = starter.submit(make_backend, workers, options.scheduler, options.dask_local)
         try:
-            submission = gb.find_submission(assignment, student)
-            score, max_score = float(submission.score), float(submission.max_score)
-        except MissingEntry:
-            score, max_score = 0.0, float(gb.find_assignment(assignment).max_score)
-    if outcome.get("success"):
-        return GradeResult(student, assignment, "graded", score, max_score)
-    lines = (outcome.get("error") or outcome.get("log") or "unknown error").strip().splitlines()
-    return GradeResult(student, assignment, "failed", score, max_score, lines[-1] if lines else "")
+            ws = prepare(course, workspace, assignment)
+            students = (
+                collect(ws, assignment, submissions)
+                if submissions
+                else ws.students_in("submitted", assignment)
+            )
+        except BaseException:
+            starting.result().close()
+            raise
+        return ws, students, starting.result()
+
+
+def _stats(result: TaskResult) -> AssignmentStats:
+    if result.status not in RECORDED:  # the grader failed: no scores to count
+        return AssignmentStats(statuses={result.status: 1})
+    scores = {g: (p or 0.0, m) for nb in result.notebooks for g, (p, m) in nb.scores.items()}
+    return AssignmentStats.of(result.student, result.status, scores, result.seconds_total)
+
+
+def grade_run(
+    course: CourseConfig,
+    workspace: Path,
+    assignment: str,
+    submissions: Path | None = None,
+    options: GradingConfig | None = None,
+    progress: Progress | None = None,
+) -> GradeRun:
+    """Grade every submission of ``assignment``: those in ``submissions`` (copied into the
+    workspace first), or those already in the workspace's ``submitted/`` folder."""
+    options = options or GradingConfig()
+    started = time.monotonic()
+    ws, students, runner = _start(course, workspace, assignment, submissions, options)
+    results: dict[str, GradeResult] = {}
+    stats = AssignmentStats.empty()
+    try:
+        reader = Submissions(
+            ws, assignment, trusted_notebooks(ws, assignment), options.notebook_timeout
+        )
+        with Ledger(ws.path) as ledger:
+            known = ledger.rows(assignment)
+        progress = progress or Progress(len(students))
+        todo = []
+        for student in students:
+            row = known.get(student)
+            hashes = (reader.plan(student).submission_sha256, reader.grading_sha256)
+            if (
+                options.force
+                or row is None
+                or (row.submission_sha256, row.grading_sha256) != hashes
+            ):
+                todo.append(student)
+                continue
+            results[student] = GradeResult(
+                student, assignment, row.status, row.score, row.max_score, row.reason, skipped=True
+            )
+            stats = stats.merge(AssignmentStats.of(student, row.status, row.scores, 0.0))
+            progress.update(student, row.status, "", skipped=True)
+
+        progress.start()
+        with Recorder(ws, assignment) as recorder:
+            for task, result in runner.results(reader.task(s) for s in todo):
+                if result.status in RECORDED:
+                    recorder.record(task, result)
+                results[task.student] = GradeResult.of(result)
+                stats = stats.merge(_stats(result))
+                progress.update(
+                    task.student,
+                    result.status,
+                    f"{result.score:g}/{result.max_score:g} in {result.seconds_total:.1f} s",
+                )
+    finally:
+        runner.close()
+        if progress is not None:
+            progress.close()
+    ordered = [results[s] for s in students]
+    skipped = sum(r.skipped for r in ordered)
+    return GradeRun(ordered, stats, summary(stats, skipped, time.monotonic() - started))
 
 
 def grade(
-    course: CourseConfig, workspace: Path, assignment: str, submissions: Path | None = None
+    course: CourseConfig,
+    workspace: Path,
+    assignment: str,
+    submissions: Path | None = None,
+    options: GradingConfig | None = None,
 ) -> list[GradeResult]:
-    """Grade every submission of ``assignment``: those in ``submissions`` (copied into the
-    workspace first), or those already in the workspace's ``submitted/`` folder."""
-    ws = prepare(course, workspace, assignment)
-    students = (
-        collect(ws, assignment, submissions)
-        if submissions
-        else ws.students_in("submitted", assignment)
-    )
-    api = ws.api()
-    return [grade_submission(ws, assignment, student, api) for student in students]
+    """:func:`grade_run`, returning only the results."""
+    return grade_run(course, workspace, assignment, submissions, options).results

@@ -3,6 +3,7 @@
 workspace/
   nbgrader_config.py   written here, so `nbgrader formgrader` works in this folder
   gradebook.db         nbgrader's gradebook (sqlite), written only by the coordinator
+  autograder_results.db  the ledger: each submission's hashes and result (autograder.ledger)
   source/<assignment>/ a copy of the course's solutions/<assignment>/
   release/<assignment>/
   submitted/<student>/<assignment>/*.ipynb
@@ -11,6 +12,7 @@ workspace/
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -36,13 +38,13 @@ class Workspace:
         return f"sqlite:///{self.path / 'gradebook.db'}"
 
     def config(self) -> Config:
-        from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-        from nbgrader.preprocessors import GetGrades
-
-        from autograder.feedback import RedactHiddenTests
-
         c = nbgrader_config(self.course, self.path)
-        c.GenerateFeedback.preprocessors = [GetGrades, RedactHiddenTests, CSSHTMLHeaderPreprocessor]
+        # By name, as nbgrader_config.py has them: nbconvert imports them only for feedback.
+        c.GenerateFeedback.preprocessors = [
+            "nbgrader.preprocessors.GetGrades",
+            "autograder.feedback.RedactHiddenTests",
+            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+        ]
         return c
 
     def api(self) -> Any:
@@ -56,16 +58,47 @@ class Workspace:
         return sorted(d.name for d in root.iterdir() if (d / assignment).is_dir())
 
 
+def _source_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            digest.update(f"{rel.as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _has_assignment(ws: Workspace, assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not (ws.path / "gradebook.db").is_file() or not (ws.path / "release" / assignment).is_dir():
+        return False
+    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+        try:
+            return bool(gb.find_assignment(assignment).notebooks)
+        except MissingEntry:
+            return False
+
+
 def prepare(course: CourseConfig, path: Path, assignment: str) -> Workspace:
-    """Create or refresh the workspace for ``assignment``: config, source, gradebook entries."""
+    """Create or refresh the workspace for ``assignment``: config, source, gradebook entries.
+
+    nbgrader's generate_assignment runs only when the course's source differs from the one last
+    generated here (a stamp file records it), so grading again starts at once.
+    """
     course.notebooks(assignment)  # a clear error for an unknown assignment
     ws = Workspace(path.resolve(), course)
     ws.path.mkdir(parents=True, exist_ok=True)
     (ws.path / "nbgrader_config.py").write_text(workspace_config_file(course, ws.path))
+    stamp = ws.path / f".autograder-{assignment}.source-sha256"
+    digest = _source_digest(course.source / assignment)
+    if stamp.is_file() and stamp.read_text() == digest and _has_assignment(ws, assignment):
+        return ws
+    stamp.unlink(missing_ok=True)
     source = ws.path / "source" / assignment
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(course.source / assignment, source, ignore=shutil.ignore_patterns(".*"))
     run_api(ws.config(), "generate_assignment", assignment, force=True, create=True)
+    stamp.write_text(digest)
     return ws
 
 

@@ -1,0 +1,193 @@
+"""Where :func:`~autograder.tasks.run_task` runs: in this process, a local process pool, or Dask.
+
+Each backend turns an iterator of tasks into an iterator of results, in completion order, with
+only a small window of tasks in flight (memory stays flat for a class of any size, and a crash of
+the coordinator loses little work). A worker that dies is the grader's failure, not the
+student's: the submissions it held are retried, and one that kills a worker again is reported
+with the status ``error`` and left unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from autograder.tasks import GradeTask, TaskResult, run_task
+
+Outcome = tuple[GradeTask, TaskResult]
+
+
+class Backend(Protocol):
+    workers: int
+
+    def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+def failed(task: GradeTask, reason: str) -> TaskResult:
+    """The result of a task the grader itself could not run."""
+    return TaskResult(
+        task.student,
+        task.assignment,
+        task.submission_sha256,
+        task.grading_sha256,
+        status="error",
+        reason=reason,
+    )
+
+
+class Serial:
+    """Grade in this process, one submission after another (for ``--workers 1`` and profiling)."""
+
+    workers = 1
+
+    def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
+        for task in tasks:
+            yield task, run_task(task)
+
+    def close(self) -> None:
+        pass
+
+
+def _init_worker() -> None:
+    from autograder.worker import warm_up
+
+    warm_up()
+
+
+class Pool:
+    """A local pool of long-lived worker processes, started with ``spawn`` on every platform.
+
+    The workers start at once and do their heavy imports (about a second) in the background,
+    while the coordinator prepares the workspace.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+        )
+        for _ in range(self.workers):  # each submission starts one more worker, up to the limit
+            pool.submit(os.getpid)
+        return pool
+
+    def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
+        source = iter(tasks)
+        suspects: deque[GradeTask] = deque()  # in flight when a worker died: retried one by one
+        pending: dict[Future, GradeTask] = {}
+        alone: GradeTask | None = None  # a suspect running by itself: if the pool breaks, it did
+        while True:
+            limit = 1 if suspects or alone else 2 * self.workers
+            while len(pending) < limit:
+                task = suspects.popleft() if suspects and not pending else None
+                if task is not None:
+                    alone = task
+                elif not suspects and alone is None:
+                    task = next(source, None)
+                if task is None:
+                    break
+                pending[self.pool.submit(run_task, task)] = task
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    if task is alone:
+                        alone = None
+                        self._restart()
+                        yield task, failed(task, "a grading worker died twice grading this")
+                        continue
+                    suspects.extend([task, *pending.values()])
+                    pending.clear()
+                    self._restart()
+                    break
+                except Exception as err:  # a bug on our side: say so, keep grading the rest
+                    result = failed(task, f"{type(err).__name__}: {err}")
+                if task is alone:
+                    alone = None
+                yield task, result
+
+    def _restart(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._start()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Dask:
+    """A Dask distributed cluster: an existing scheduler's, or a loopback LocalCluster of ours."""
+
+    def __init__(self, scheduler: str | None = None, local_workers: int = 0) -> None:
+        from distributed import Client, LocalCluster
+
+        self.cluster: Any = None
+        if scheduler:
+            self.client = Client(scheduler, timeout=60)
+        else:
+            self.cluster = LocalCluster(
+                n_workers=local_workers,
+                threads_per_worker=1,  # one submission per worker process at a time
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        # No warm-up round: each worker does the heavy imports in its first task and keeps them.
+        self.workers = max(1, sum(self.client.nthreads().values()))
+
+    def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
+        from distributed import as_completed
+
+        source = iter(tasks)
+        pending: dict[Any, GradeTask] = {}  # Dask future key -> its task
+        running = as_completed()
+
+        def submit() -> bool:
+            task = next(source, None)
+            if task is None:
+                return False
+            future = self.client.submit(run_task, task, pure=False)
+            pending[future.key] = task
+            running.add(future)
+            return True
+
+        for _ in range(2 * self.workers):
+            if not submit():
+                break
+        for future in running:
+            task = pending.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as err:  # KilledWorker after Dask's own retries, or a bug
+                first = str(err).split(". ")[0]  # KilledWorker explains itself at length
+                result = failed(task, f"{type(err).__name__}: {first}")
+            future.release()
+            submit()
+            yield task, result
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def backend(workers: int, scheduler: str | None = None, dask_local: int = 0) -> Backend:
+    """The backend the ``grade`` options ask for."""
+    if scheduler or dask_local:
+        return Dask(scheduler, dask_local)
+    return Serial() if workers <= 1 else Pool(workers)

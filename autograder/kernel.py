@@ -1,0 +1,202 @@
+"""Running one notebook in a fresh kernel, with nbgrader's ``Execute`` and what grading adds.
+
+nbgrader's ``Execute`` already interrupts a cell at the per-cell timeout and records errors
+instead of raising them. :func:`run_notebook` adds a deadline for the whole notebook, catches a
+kernel's death (the cells it never reached score zero, with the reason in their output), keeps
+the kernel's own output out of the worker's, connects over IPC sockets rather than TCP ports,
+and gives a kernel that failed to start, before any cell ran, one more try.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from autograder.tasks import GradeTask
+
+#: The log of nbgrader's and nbclient's steps in a worker: their warnings and errors (a timeout,
+#: a changed locked cell) end up in each submission's status and reason, not on the terminal.
+QUIET = logging.getLogger("autograder.grading")
+QUIET.setLevel(logging.CRITICAL)
+
+STARTUP_TIMEOUT = 60  # seconds for a new kernel to answer, however short the cell timeout
+
+
+@functools.cache
+def _execute_class() -> type:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.util import run_sync
+    from nbgrader.preprocessors import Execute
+
+    class DeadlineExecute(Execute):
+        """nbgrader's Execute, plus a deadline for the whole notebook and a record of failures."""
+
+        def start(self, cell_limit: int, budget: float, kernel_log: IO[bytes]) -> None:
+            self.kernel_log = kernel_log  # the kernel's own stdout and stderr, not the worker's
+            self.cell_limit = cell_limit  # what each cell gets, through ``timeout_func``
+            self.budget = budget
+            self.deadline = math.inf  # set when the first cell starts: kernel start is not counted
+            self.stopped: tuple[str, str] | None = None  # (status, reason) once cells stop running
+            self.timed_out: list[str] = []  # "cell 3 (grade id) after 300 s", one per interrupt
+            self.last_timeout = 0  # the limit given to the cell running now
+            self.timeout_func = self._cell_timeout
+
+        async def async_start_new_kernel(self, **kwargs: Any) -> None:
+            kwargs.setdefault("stdout", self.kernel_log)
+            kwargs.setdefault("stderr", self.kernel_log)
+            await super().async_start_new_kernel(**kwargs)
+
+        start_new_kernel = run_sync(async_start_new_kernel)
+
+        def _cell_timeout(self, cell: Any) -> int:
+            """The per-cell timeout, or less when the notebook's deadline comes sooner."""
+            remaining = math.ceil(self.deadline - time.monotonic())
+            self.last_timeout = max(1, min(self.cell_limit, remaining))
+            return self.last_timeout
+
+        def on_cell_executed(self, **kwargs: Any) -> None:
+            super().on_cell_executed(**kwargs)
+            if kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError":
+                where = cell_name(kwargs["cell"], kwargs["cell_index"])
+                self.timed_out.append(f"{where} after {self.last_timeout} s")
+
+        def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
+            if self.deadline == math.inf:
+                self.deadline = time.monotonic() + self.budget
+            if self.stopped is None and time.monotonic() >= self.deadline:
+                self.stopped = ("timed_out", f"the notebook ran past its {self.budget:g} s limit")
+            if self.stopped is not None:
+                _not_run(cell, self.stopped[1])
+                return cell, resources
+            try:
+                return super().preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                said = _last_words(self.kernel_log)
+                self.stopped = (
+                    "kernel_died",
+                    f"the kernel died in {cell_name(cell, index)}" + (f": {said}" if said else ""),
+                )
+            except CellTimeoutError:  # interrupted, but the kernel did not come back
+                self.stopped = (
+                    "timed_out",
+                    f"{cell_name(cell, index)} ran past its time limit and the kernel "
+                    "did not answer the interrupt",
+                )
+            _not_run(cell, self.stopped[1])
+            return cell, resources
+
+    return DeadlineExecute
+
+
+@contextlib.contextmanager
+def _autograding() -> Iterator[None]:
+    """Set what nbgrader sets while it executes a submission (notebooks may read it)."""
+    before = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = before
+
+
+def _last_words(log: IO[bytes]) -> str:
+    """The last line the kernel process printed (a crash message), minus its usual chatter."""
+    log.flush()
+    log.seek(0)
+    lines = [
+        line.strip()
+        for line in log.read()[-4096:].decode(errors="replace").splitlines()
+        if line.strip() and "without encryption" not in line
+    ]
+    return lines[-1][:200] if lines else ""
+
+
+def _kernel_arguments(nb: Any) -> list[str]:
+    """For IPython kernels: history in memory, so that concurrent kernels never contend for the
+    one history.sqlite file (what nbgrader's ``Execute.extra_arguments`` help recommends)."""
+    language = nb.metadata.get("kernelspec", {}).get("language", "")
+    return ["--HistoryManager.hist_file=:memory:"] if language == "python" else []
+
+
+def cell_name(cell: Any, index: int) -> str:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {index}" + (f" ({grade_id})" if grade_id else "")
+
+
+def _not_run(cell: Any, reason: str) -> None:
+    """Make a cell that did not run score zero, with the reason where the student will see it."""
+    from nbformat import NotebookNode
+
+    if cell.cell_type != "code":
+        return
+    cell.setdefault("outputs", [])
+    if not any(o.output_type == "error" for o in cell.outputs):
+        cell.outputs.append(
+            NotebookNode(output_type="error", ename="NotRun", evalue=reason, traceback=[reason])
+        )
+
+
+def _kernel_config(private: Path) -> Any:
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name != "nt":
+        # NOTE: IPC sockets in a private folder instead of TCP ports: kernels that start at the
+        # same moment (other workers, other users' Jupyter) cannot race for a port.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(private / "ipc")
+    return config
+
+
+def run_notebook(nb: Any, resources: dict, task: GradeTask) -> tuple[Any, Any]:
+    """Execute ``nb`` in a fresh kernel; return the executed notebook and the executor.
+
+    A kernel that fails before running a single cell is no fault of the submission: it gets one
+    more try, with another fresh kernel.
+    """
+    for attempt in (1, 2):
+        run = copy.deepcopy(nb)
+        with (
+            tempfile.TemporaryDirectory(prefix="kernel-") as private,
+            open(Path(private) / "kernel.log", "w+b") as kernel_log,
+            _autograding(),
+        ):
+            execute = _execute_class()(
+                config=_kernel_config(Path(private)),
+                log=QUIET,
+                # NOTE: ``timeout`` also bounds the wait for a new kernel's first reply, so it
+                # stays generous however short the cell limit (given in ``start``) is.
+                timeout=max(task.cell_timeout, STARTUP_TIMEOUT),
+                kernel_name=task.kernel_name,
+                shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
+                extra_arguments=_kernel_arguments(nb),
+            )
+            execute.start(task.cell_timeout, task.notebook_timeout, kernel_log)
+            try:
+                run, _ = execute.preprocess(run, resources)
+            except Exception as err:  # the kernel could not start, or died outside a cell
+                if attempt == 1 and execute.code_cells_executed == 0:
+                    continue
+                said = _last_words(kernel_log)
+                execute.stopped = execute.stopped or (
+                    "kernel_died",
+                    f"the kernel failed: {type(err).__name__}: {err}"
+                    + (f"; {said}" if said else ""),
+                )
+                for cell in run.cells:
+                    if not cell.get("outputs"):
+                        _not_run(cell, execute.stopped[1])
+        return run, execute
+    raise AssertionError("unreachable: the second attempt always returns")

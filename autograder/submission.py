@@ -1,0 +1,138 @@
+"""From the workspace to :class:`~autograder.tasks.GradeTask`: trusted cells, files, hashes.
+
+Only the coordinator reads the gradebook and the workspace; workers get everything inside the task.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from autograder.tasks import (
+    GradeTask,
+    TrustedCell,
+    TrustedNotebook,
+    grading_digest,
+    submission_digest,
+)
+from autograder.workspace import Workspace
+
+#: What nbgrader never copies from a submission (its ``CourseDirectory.ignore``).
+IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+
+
+def trusted_notebooks(ws: Workspace, assignment: str) -> tuple[TrustedNotebook, ...]:
+    """Every notebook of ``assignment`` as the gradebook holds it, cells in source order."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+        found = []
+        for nb in sorted(gb.find_assignment(assignment).notebooks, key=lambda n: n.name):
+            points = {c.name: float(c.max_score) for c in nb.grade_cells}
+            order = _source_order(ws.path / "source" / assignment / f"{nb.name}.ipynb")
+            cells = sorted(nb.source_cells, key=lambda c: (order.get(c.name, len(order)), c.name))
+            found.append(
+                TrustedNotebook(
+                    name=nb.name,
+                    kernelspec=nb.kernelspec,
+                    cells=tuple(
+                        TrustedCell(
+                            grade_id=c.name,
+                            cell_type=c.cell_type,
+                            locked=bool(c.locked),
+                            checksum=c.checksum or "",
+                            source=c.source or "",
+                            max_score=points.get(c.name),
+                        )
+                        for c in cells
+                    ),
+                )
+            )
+    return tuple(found)
+
+
+def _source_order(path: Path) -> dict[str, int]:
+    """grade id -> position in the source notebook, so reports list exercises in book order."""
+    if not path.is_file():
+        return {}
+    cells = json.loads(path.read_text()).get("cells", [])
+    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells]
+    return {grade_id: i for i, grade_id in enumerate(ids) if grade_id}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but those nbgrader ignores, by relative POSIX path."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(
+            fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORED
+        ):
+            found[rel.as_posix()] = path.read_bytes()
+    return found
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A submission found in the workspace, with the hashes that decide whether to grade it."""
+
+    student: str
+    submission_sha256: str
+
+
+class Submissions:
+    """Reads submissions of one assignment from the workspace's ``submitted/`` folder."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        assignment: str,
+        trusted: tuple[TrustedNotebook, ...],
+        notebook_timeout: int,
+    ) -> None:
+        self.ws, self.assignment, self.trusted = ws, assignment, trusted
+        source = _files(ws.path / "source" / assignment)
+        self.support = {n: d for n, d in source.items() if not n.endswith(".ipynb")}
+        template = GradeTask(
+            student="",
+            assignment=assignment,
+            notebooks={},
+            files=self.support,
+            trusted=trusted,
+            kernel_name=ws.course.kernel_name,
+            cell_timeout=ws.course.cell_timeout,
+            notebook_timeout=notebook_timeout,
+        )
+        self.template = replace(template, grading_sha256=grading_digest(template))
+
+    @property
+    def grading_sha256(self) -> str:
+        return self.template.grading_sha256
+
+    def folder(self, student: str) -> Path:
+        return self.ws.path / "submitted" / student / self.assignment
+
+    def plan(self, student: str) -> Planned:
+        return Planned(student, submission_digest(_files(self.folder(student))))
+
+    def task(self, student: str) -> GradeTask:
+        """The task for one student, read from disk now (so only tasks in flight sit in memory)."""
+        submitted = _files(self.folder(student))
+        expected = {f"{nb.name}.ipynb" for nb in self.trusted}
+        notebooks = {
+            name: data.decode("utf-8", errors="replace")
+            for name, data in submitted.items()
+            if name in expected
+        }
+        others = {n: d for n, d in submitted.items() if not n.endswith(".ipynb")}
+        return replace(
+            self.template,
+            student=student,
+            notebooks=notebooks,
+            files={**others, **self.support},  # the source's files win, as in nbgrader
+            submission_sha256=submission_digest(submitted),
+        )

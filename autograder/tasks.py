@@ -1,0 +1,149 @@
+"""What travels between the coordinator and a grading worker: plain data, and the one task function.
+
+A :class:`GradeTask` carries everything a worker needs to grade one submission, the trusted cells
+included, so a worker on another machine needs no shared filesystem and no gradebook. A
+:class:`TaskResult` carries back the executed notebooks, the auto score of every grade cell and a
+status with a reason. :func:`run_task` is the one function both backends (the local process pool
+and Dask) call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Every outcome, worst first. The first five describe the submission and are recorded; ``error``
+#: means the grader itself failed (a worker process died twice, a bug): nothing is recorded, so a
+#: rerun tries again.
+STATUSES = ("kernel_died", "timed_out", "invalid_notebook", "missing", "graded", "error")
+RECORDED = frozenset(STATUSES) - {"error"}
+
+
+@dataclass(frozen=True)
+class TrustedCell:
+    """The instructor's version of one nbgrader cell, as the gradebook holds it."""
+
+    grade_id: str
+    cell_type: str  # "code" or "markdown"
+    locked: bool  # a locked cell's source is restored from here whatever the student did
+    checksum: str  # nbgrader's checksum of the source version
+    source: str
+    max_score: float | None  # the points of a grade cell; None for cells that are not graded
+
+
+@dataclass(frozen=True)
+class TrustedNotebook:
+    name: str  # the notebook's file name without .ipynb, as nbgrader names notebooks
+    kernelspec: str | None  # the source notebook's kernelspec (JSON), which overrides the student's
+    cells: tuple[TrustedCell, ...]
+
+    @property
+    def grade_ids(self) -> list[str]:
+        return [c.grade_id for c in self.cells if c.max_score is not None]
+
+
+@dataclass(frozen=True)
+class GradeTask:
+    """One student's submission of one assignment, and how to grade it."""
+
+    student: str
+    assignment: str
+    notebooks: dict[str, str]  # file name -> the notebook's text exactly as submitted
+    files: dict[str, bytes]  # other files the notebooks may open, by relative path
+    trusted: tuple[TrustedNotebook, ...]  # every notebook the assignment expects
+    kernel_name: str
+    cell_timeout: int  # seconds a cell may run before it is interrupted and scores zero
+    notebook_timeout: int  # seconds a whole notebook may run; later cells are not run
+    submission_sha256: str = ""  # of the submitted files: see :func:`submission_digest`
+    grading_sha256: str = ""  # of everything else that decides the result: trusted cells, limits
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    name: str
+    status: str
+    reason: str  # in words, for the instructor; "" when graded
+    executed: str | None  # the autograded notebook (JSON); None when nothing could run
+    scores: dict[str, tuple[float | None, float]]  # grade id -> (auto score, max points)
+    comments: dict[str, str | None]  # solution cell grade id -> nbgrader's automatic comment
+    seconds_executing: float = 0.0  # kernel start to kernel exit
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    student: str
+    assignment: str
+    submission_sha256: str
+    grading_sha256: str
+    status: str
+    reason: str
+    notebooks: tuple[NotebookResult, ...] = ()
+    seconds_executing: float = 0.0  # summed over the notebooks: the kernels' own time
+    seconds_total: float = 0.0  # the whole task inside the worker
+    worker: str = ""  # host:pid that ran it
+
+    @property
+    def score(self) -> float:
+        return sum(s or 0.0 for nb in self.notebooks for s, _ in nb.scores.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(m for nb in self.notebooks for _, m in nb.scores.values())
+
+
+def worst(statuses: list[str]) -> str:
+    """The status that describes a submission made of notebooks with these statuses."""
+    return min(statuses, key=STATUSES.index, default="missing")
+
+
+def submission_digest(files: dict[str, bytes]) -> str:
+    """sha256 over the submitted files' relative paths and contents, independent of order."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def grading_digest(task: GradeTask) -> str:
+    """sha256 of what, besides the submission, decides the result: a change regrades the class."""
+    trusted = [
+        [nb.name, nb.kernelspec, [list(vars(c).values()) for c in nb.cells]] for nb in task.trusted
+    ]
+    support = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(task.files.items())}
+    settings = [task.kernel_name, task.cell_timeout, task.notebook_timeout]
+    payload = json.dumps([trusted, support, settings], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def run_task(task: GradeTask) -> TaskResult:
+    """Grade one submission in fresh kernels (one per notebook); never raises for a bad submission.
+
+    Runs in a worker process (or, with one worker, in the coordinator). The heavy imports happen
+    on the first call in each process and stay.
+    """
+    from autograder.worker import grade_notebook, warm_up, workdir
+
+    started = time.perf_counter()
+    warm_up()
+    with workdir(task) as cwd:
+        results = tuple(grade_notebook(task, trusted, Path(cwd)) for trusted in task.trusted)
+    problems = [f"{r.name}.ipynb: {r.reason}" for r in results if r.status != "graded"]
+    return TaskResult(
+        student=task.student,
+        assignment=task.assignment,
+        submission_sha256=task.submission_sha256,
+        grading_sha256=task.grading_sha256,
+        status=worst([r.status for r in results]),
+        reason="; ".join(problems),
+        notebooks=results,
+        seconds_executing=sum(r.seconds_executing for r in results),
+        seconds_total=time.perf_counter() - started,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )

@@ -1,0 +1,159 @@
+"""Grading throughput: nbgrader's own batch autograde against ours, measured in the same run.
+
+    python benchmarks/grading.py [--n 32] [--workers 2] [--profile]
+
+Generates N synthetic submissions of chapter 01's exercise (correct, partial, wrong and erroring
+in turn), prepares one workspace, and grades copies of it three ways, each as a fresh process:
+
+    (a) ``nbgrader autograde 01_linear_algebra``, one submission after another (the anchor);
+    (b) ``python -m autograder grade --workers 2``, the local process pool;
+    (c) ``python -m autograder grade --dask-local 2``, a Dask LocalCluster on loopback.
+
+It prints submissions per second, the speed-ups (b)/(a) and (c)/(a), and the overhead per
+submission beyond the notebooks' own execution (kernel start to kernel exit, as the workers
+measure it): core-seconds per submission that are not a kernel running a notebook. It checks
+that all three runs gave every student the same score. ``--profile`` instead grades a few
+submissions in this process under cProfile and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ASSIGNMENT = "01_linear_algebra"
+MIX = ["correct", "partial", "wrong", "erroring"]
+
+sys.path.insert(0, str(ROOT))
+from autograder.config import CourseConfig, GradingConfig, workspace_config_file  # noqa: E402
+from autograder.synthetic import course_notebooks, write_class  # noqa: E402
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode not in (0, 1):  # 1: some submission did not earn a "graded" status
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def _scores(workspace: Path) -> dict[str, float]:
+    """Student -> score, from nbgrader's gradebook (whoever wrote it)."""
+    with sqlite3.connect(workspace / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT s.student_id, COALESCE(SUM(COALESCE(g.manual_score, g.auto_score, 0)), 0) "
+            "FROM submitted_assignment s JOIN submitted_notebook n ON n.assignment_id = s.id "
+            "JOIN grade g ON g.notebook_id = n.id GROUP BY s.student_id"
+        ).fetchall()
+    return {student: float(score) for student, score in rows}
+
+
+def _kernel_seconds(workspace: Path) -> float:
+    with sqlite3.connect(workspace / "autograder_results.db") as db:
+        return float(
+            db.execute("SELECT SUM(seconds_executing) FROM autograder_results").fetchone()[0]
+        )
+
+
+def prepare(course: CourseConfig, n: int, tmp: Path) -> Path:
+    """A workspace with the assignment in its gradebook and N submissions in submitted/."""
+    from autograder.workspace import collect
+    from autograder.workspace import prepare as prepare_workspace
+
+    kinds = [MIX[i % len(MIX)] for i in range(n)]
+    write_class(tmp / "subs", ASSIGNMENT, course_notebooks(course, ASSIGNMENT), kinds)
+    ws = prepare_workspace(course, tmp / "base", ASSIGNMENT)
+    collect(ws, ASSIGNMENT, tmp / "subs")
+    return ws.path
+
+
+def profile(course: CourseConfig, base: Path, n: int) -> None:
+    from autograder.grade import grade
+
+    workspace = base.parent / "profiled"
+    shutil.copytree(base, workspace)
+    (workspace / "nbgrader_config.py").write_text(workspace_config_file(course, workspace))
+    for student in sorted((workspace / "submitted").iterdir())[n:]:
+        shutil.rmtree(student)
+    profiler = cProfile.Profile()
+    profiler.runcall(grade, course, workspace, ASSIGNMENT, None, GradingConfig(workers=1))
+    stats = pstats.Stats(profiler)
+    print(f"cProfile of {n} submissions graded in this process (top 25 by own time):")
+    stats.sort_stats("tottime").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=32, help="submissions (default 32)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="profile a serial run instead")
+    args = parser.parse_args()
+    course = CourseConfig(root=ROOT)
+    with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
+        base = prepare(course, args.n, Path(tmp))
+        if args.profile:
+            profile(course, base, min(args.n, 4))
+            return
+        ours = [sys.executable, "-m", "autograder", "--course", str(ROOT), "grade", ASSIGNMENT]
+        runs = {
+            "(a) nbgrader autograde": [str(BIN / "nbgrader"), "autograde", ASSIGNMENT],
+            f"(b) ours, {args.workers} local workers": [*ours, "--workers", str(args.workers)],
+            f"(c) ours, Dask LocalCluster({args.workers})": [
+                *ours,
+                "--dask-local",
+                str(args.workers),
+            ],
+        }
+        wall, scores, overhead = {}, {}, {}
+        for name, cmd in runs.items():
+            workspace = Path(tmp) / name[1]
+            shutil.copytree(base, workspace)
+            # The config names the folder it lives in: nbgrader must grade this copy.
+            (workspace / "nbgrader_config.py").write_text(workspace_config_file(course, workspace))
+            if name.startswith("(a)"):
+                wall[name] = _timed(cmd, cwd=workspace)
+            else:
+                wall[name] = _timed([*cmd, "--workspace", str(workspace)], cwd=ROOT)
+                busy = wall[name] * args.workers - _kernel_seconds(workspace)
+                overhead[name] = busy / args.n
+            scores[name] = _scores(workspace)
+            print(f"{name}: {wall[name]:.1f} s", file=sys.stderr, flush=True)
+
+    anchor = next(iter(runs))
+    agree = all(s == scores[anchor] for s in scores.values())
+    print(
+        f"{args.n} submissions of {ASSIGNMENT} ({', '.join(MIX)} in turn), {os.cpu_count()} cores"
+    )
+    print(f"{'run':<34} {'wall s':>8} {'subs/s':>8} {'speed-up':>9} {'overhead/sub':>13}")
+    for name in runs:
+        extra = f"{overhead[name]:>11.2f} s" if name in overhead else f"{'':>13}"
+        print(
+            f"{name:<34} {wall[name]:>8.1f} {args.n / wall[name]:>8.3f} "
+            f"{wall[anchor] / wall[name]:>8.2f}x {extra}"
+        )
+    b, c = list(runs)[1:]
+    print(f"Dask against the local pool: {wall[b] / wall[c]:.2f}x the pool's throughput")
+    print("overhead/sub: core-seconds per submission not spent in a kernel running the notebook")
+    print(f"same score for every student in all three runs: {'yes' if agree else 'NO'}")
+    if not agree:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
