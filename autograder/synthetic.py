@@ -163,35 +163,40 @@ _TOY_CELLS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def toy_course(root: Path) -> CourseConfig:
-    """Write a course at ``root`` with one small assignment (``00_toy``), released."""
-    from autograder.release import release
-
-    cells: list[dict[str, Any]] = []
-    for i, (grade_id, flags, source) in enumerate(_TOY_CELLS):
+def write_source_notebook(path: Path, cells: list[tuple[str, dict[str, Any], str]]) -> Path:
+    """Write an nbgrader source notebook of code cells given as (grade_id, flags, source)."""
+    nb_cells: list[dict[str, Any]] = []
+    for i, (grade_id, flags, source) in enumerate(cells):
         meta: dict[str, Any] = {"grade": False, "locked": False, "schema_version": 3}
         meta.update({"solution": False, "task": False, "grade_id": grade_id, **flags})
-        cells.append(
+        nb_cells.append(
             {
                 "cell_type": "code",
                 "execution_count": None,
-                "id": f"toy-{i}",
+                "id": f"cell-{i}",
                 "metadata": {"nbgrader": meta},
                 "outputs": [],
                 "source": source,
             }
         )
     nb = {
-        "cells": cells,
+        "cells": nb_cells,
         "metadata": {
             "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
         },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    folder = root / "solutions" / TOY_ASSIGNMENT
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "toy.ipynb").write_text(json.dumps(nb, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1))
+    return path
+
+
+def toy_course(root: Path) -> CourseConfig:
+    """Write a course at ``root`` with one small assignment (``00_toy``), released."""
+    from autograder.release import release
+
+    write_source_notebook(root / "solutions" / TOY_ASSIGNMENT / "toy.ipynb", _TOY_CELLS)
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
     course = CourseConfig(root=root, cell_timeout=30)
     release(course, [TOY_ASSIGNMENT])

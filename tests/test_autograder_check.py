@@ -1,11 +1,11 @@
 """`check` proves each assignment both ways, and catches a test that cannot fail."""
 
-import json
 from pathlib import Path
 
 from autograder.check import check
 from autograder.cli import main
 from autograder.config import CourseConfig
+from autograder.synthetic import write_source_notebook
 
 
 def test_every_assignment_is_proven_both_ways(course: CourseConfig) -> None:
@@ -18,40 +18,16 @@ def test_every_assignment_is_proven_both_ways(course: CourseConfig) -> None:
         assert all(v.points == 0 and v.error for v in result.stub)
 
 
-def _cell(source: str, **nbgrader: object) -> dict:
-    meta = {"grade": False, "locked": False, "schema_version": 3, "solution": False, "task": False}
-    meta.update(nbgrader)
-    return {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {"nbgrader": meta},
-        "outputs": [],
-        "source": source,
-    }
-
-
 def _write_assignment(root: Path, test_source: str) -> CourseConfig:
     cells = [
-        _cell(
+        (
+            "toy_double_solution",
+            {"solution": True},
             "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-            grade_id="toy_double_solution",
-            solution=True,
         ),
-        _cell(test_source, grade_id="toy_double_test", grade=True, locked=True, points=1),
+        ("toy_double_test", {"grade": True, "locked": True, "points": 1}, test_source),
     ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell-{i}"
-    nb = {
-        "cells": cells,
-        "metadata": {
-            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    folder = root / "solutions" / "00_toy"
-    folder.mkdir(parents=True)
-    (folder / "toy.ipynb").write_text(json.dumps(nb))
+    write_source_notebook(root / "solutions" / "00_toy" / "toy.ipynb", cells)
     return CourseConfig(root=root, cell_timeout=60)
 
 
