@@ -166,7 +166,11 @@ def test_reader_reaches_chapter_01_with_math_and_figures(site: str, browser) -> 
     problems: list[str] = []
     page.on(
         "console",
-        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
+            if m.type == "error"
+            else None
+        ),
     )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
