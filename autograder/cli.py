@@ -68,6 +68,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         dask_local=args.dask_local,
         notebook_timeout=args.notebook_timeout,
         force=args.force,
+        isolation=args.isolation,
     )
     run = grade_run(_course(args), args.workspace, args.assignment, args.submissions, options)
     # A class of up to LISTED students is listed whole; a bigger one, only what needs a look.
@@ -169,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--force", action="store_true", help="regrade submissions already graded as they are"
+    )
+    isolation = p.add_mutually_exclusive_group()
+    isolation.add_argument(
+        "--require-sandbox",
+        dest="isolation",
+        action="store_const",
+        const="bwrap",
+        default="auto",
+        help="refuse to grade unless bubblewrap can sandbox every submission",
+    )
+    isolation.add_argument(
+        "--no-sandbox",
+        dest="isolation",
+        action="store_const",
+        const="none",
+        help="run kernels unconfined (only to measure what the sandbox costs)",
     )
     p.set_defaults(func=cmd_grade)
 

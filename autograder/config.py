@@ -61,10 +61,16 @@ class GradingConfig:
     dask_local: int = 0  # > 0: start a loopback Dask LocalCluster with this many workers
     notebook_timeout: int = 1800  # seconds for a whole notebook; the cells left are not run
     force: bool = False  # regrade even what the ledger holds as graded with the same files
+    # "auto": the best sandbox the machine has (warning loudly when it is not bubblewrap);
+    # "bwrap": bubblewrap or refuse to grade (--require-sandbox); "limits": only what a machine
+    # without bubblewrap gets; "none": no sandbox (to measure what it costs)
+    isolation: str = "auto"
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.dask_local < 0 or self.notebook_timeout < 1:
             raise ValueError("--workers and --notebook-timeout must be >= 1, --dask-local >= 0")
+        if self.isolation not in ("auto", "bwrap", "limits", "none"):
+            raise ValueError(f"isolation: auto, bwrap, limits or none, not {self.isolation!r}")
         if self.scheduler and self.dask_local:
             raise ValueError("give either --scheduler or --dask-local, not both")
 
@@ -92,6 +98,11 @@ def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = N
     c.Execute.timeout = course.cell_timeout
     c.Execute.kernel_name = course.kernel_name
     c.ExecutePreprocessor.timeout = course.cell_timeout
+    # The probes (hidden checks, autograder/probes.py) are never released nor copied for grading.
+    c.CourseDirectory.ignore = [
+        *[".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"],  # nbgrader's default
+        "*.probes.py",
+    ]
     # A released stub is exactly this, in every language the course might use.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
@@ -105,6 +116,9 @@ def workspace_config_file(course: CourseConfig, workspace: Path) -> str:
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(workspace)!r}\n"
         "c.CourseDirectory.course_id = 'deep-learning-derived'\n"
+        "c.CourseDirectory.ignore = [\n"
+        "    '.ipynb_checkpoints', '*.pyc', '__pycache__', 'feedback', '*.probes.py',\n"
+        "]\n"
         f"c.Execute.timeout = {course.cell_timeout}\n"
         f"c.ExecutePreprocessor.timeout = {course.cell_timeout}\n"
         "c.ClearSolutions.code_stub = {\n"

@@ -17,17 +17,20 @@ The pipeline, in order:
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder.backends import Backend
 from autograder.backends import backend as make_backend
 from autograder.config import CourseConfig, GradingConfig
+from autograder.judge import Judge
 from autograder.ledger import Ledger
 from autograder.progress import Progress, summary
 from autograder.record import Recorder
+from autograder.sandbox import detect
 from autograder.stats import AssignmentStats
 from autograder.submission import Submissions, trusted_notebooks
 from autograder.tasks import RECORDED, TaskResult
@@ -63,6 +66,7 @@ class GradeRun:
     results: list[GradeResult]
     stats: AssignmentStats  # folded from every result, in the order they arrived
     summary: str  # the table of counts by status
+    isolation: str = ""  # how kernels were confined: see autograder.sandbox
 
 
 def _start(
@@ -93,6 +97,23 @@ def _start(
         return ws, students, starting.result()
 
 
+def _isolation(asked: str) -> str:
+    """What confines the kernels on this machine, refusing or warning as ``asked`` says."""
+    here = detect()
+    if asked == "none":
+        return "none (--no-sandbox)"
+    if asked == "limits" and here.isolated:
+        here = replace(here, mode="limits")
+    if here.isolated:
+        return here.describe()
+    if asked == "bwrap":
+        raise RuntimeError(
+            "--require-sandbox: bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+        )
+    print(f"WARNING: {here.describe()}", file=sys.stderr, flush=True)
+    return here.describe()
+
+
 def _stats(result: TaskResult) -> AssignmentStats:
     if result.status not in RECORDED:  # the grader failed: no scores to count
         return AssignmentStats(statuses={result.status: 1})
@@ -112,13 +133,19 @@ def grade_run(
     workspace first), or those already in the workspace's ``submitted/`` folder."""
     options = options or GradingConfig()
     started = time.monotonic()
+    isolation = _isolation(options.isolation)
     ws, students, runner = _start(course, workspace, assignment, submissions, options)
     results: dict[str, GradeResult] = {}
     stats = AssignmentStats.empty()
     try:
         reader = Submissions(
-            ws, assignment, trusted_notebooks(ws, assignment), options.notebook_timeout
+            ws,
+            assignment,
+            trusted_notebooks(ws, assignment),
+            options.notebook_timeout,
+            options.isolation,
         )
+        judge = Judge.prepare(ws.path / "source" / assignment, reader.template)
         with Ledger(ws.path) as ledger:
             known = ledger.rows(assignment)
         progress = progress or Progress(len(students))
@@ -141,7 +168,8 @@ def grade_run(
 
         progress.start()
         with Recorder(ws, assignment) as recorder:
-            for task, result in runner.results(reader.task(s) for s in todo):
+            for task, raw in runner.results(reader.task(s) for s in todo):
+                result = judge.judge(raw)
                 if result.status in RECORDED:
                     recorder.record(task, result)
                 results[task.student] = GradeResult.of(result)
@@ -157,7 +185,8 @@ def grade_run(
             progress.close()
     ordered = [results[s] for s in students]
     skipped = sum(r.skipped for r in ordered)
-    return GradeRun(ordered, stats, summary(stats, skipped, time.monotonic() - started))
+    text = summary(stats, skipped, time.monotonic() - started)
+    return GradeRun(ordered, stats, f"{text}\nisolation: {isolation}", isolation)
 
 
 def grade(

@@ -12,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from autograder.sandbox import Sandbox, reap, wrap
 from autograder.tasks import GradeTask
 
 #: The log of nbgrader's and nbclient's steps in a worker: their warnings and errors (a timeout,
@@ -29,12 +32,16 @@ QUIET = logging.getLogger("autograder.grading")
 QUIET.setLevel(logging.CRITICAL)
 
 STARTUP_TIMEOUT = 60  # seconds for a new kernel to answer, however short the cell timeout
+CELL_OUTPUT_BYTES = 2 * 2**20  # output one cell may produce; the rest is dropped, with a note
+NOTEBOOK_OUTPUT_BYTES = 16 * 2**20  # output a whole notebook may produce
+MESSAGE_BYTES = 64 * 2**20  # larger messages from a kernel are refused by the socket itself
 
 
 @functools.cache
 def _execute_class() -> type:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from nbclient.util import run_sync
+    from nbformat import NotebookNode
     from nbgrader.preprocessors import Execute
 
     class DeadlineExecute(Execute):
@@ -46,9 +53,32 @@ def _execute_class() -> type:
             self.budget = budget
             self.deadline = math.inf  # set when the first cell starts: kernel start is not counted
             self.stopped: tuple[str, str] | None = None  # (status, reason) once cells stop running
+            self.stopped_at: int | None = None  # the index of the first cell that did not finish
             self.timed_out: list[str] = []  # "cell 3 (grade id) after 300 s", one per interrupt
             self.last_timeout = 0  # the limit given to the cell running now
             self.timeout_func = self._cell_timeout
+            self.failed: set[int] = set()  # cells whose execute_reply said "error"
+            self.notebook_bytes = 0
+            self.cell_bytes: dict[int, int] = {}
+            self.truncated: list[str] = []
+
+        def output(self, outs: Any, msg: Any, display_id: Any, cell_index: int) -> Any:
+            """Keep output up to the caps; past them, drop it and say so once per cell."""
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            used = self.cell_bytes.get(cell_index, 0)
+            self.cell_bytes[cell_index] = used + size
+            self.notebook_bytes += size
+            if used + size <= CELL_OUTPUT_BYTES and self.notebook_bytes <= NOTEBOOK_OUTPUT_BYTES:
+                return super().output(outs, msg, display_id, cell_index)
+            if used <= CELL_OUTPUT_BYTES:
+                self.cell_bytes[cell_index] = CELL_OUTPUT_BYTES + 1
+                self.truncated.append(f"cell {cell_index}")
+                note = (
+                    f"[output truncated: past {CELL_OUTPUT_BYTES // 2**20} MB for this cell or "
+                    f"{NOTEBOOK_OUTPUT_BYTES // 2**20} MB for the notebook]\n"
+                )
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+            return None
 
         async def async_start_new_kernel(self, **kwargs: Any) -> None:
             kwargs.setdefault("stdout", self.kernel_log)
@@ -65,6 +95,8 @@ def _execute_class() -> type:
 
         def on_cell_executed(self, **kwargs: Any) -> None:
             super().on_cell_executed(**kwargs)
+            if kwargs["execute_reply"]["content"].get("status") != "ok":
+                self.failed.add(kwargs["cell_index"])
             if kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError":
                 where = cell_name(kwargs["cell"], kwargs["cell_index"])
                 self.timed_out.append(f"{where} after {self.last_timeout} s")
@@ -74,6 +106,7 @@ def _execute_class() -> type:
                 self.deadline = time.monotonic() + self.budget
             if self.stopped is None and time.monotonic() >= self.deadline:
                 self.stopped = ("timed_out", f"the notebook ran past its {self.budget:g} s limit")
+                self.stopped_at = index
             if self.stopped is not None:
                 _not_run(cell, self.stopped[1])
                 return cell, resources
@@ -91,6 +124,7 @@ def _execute_class() -> type:
                     f"{cell_name(cell, index)} ran past its time limit and the kernel "
                     "did not answer the interrupt",
                 )
+            self.stopped_at = index
             _not_run(cell, self.stopped[1])
             return cell, resources
 
@@ -118,7 +152,8 @@ def _last_words(log: IO[bytes]) -> str:
     lines = [
         line.strip()
         for line in log.read()[-4096:].decode(errors="replace").splitlines()
-        if line.strip() and "without encryption" not in line
+        if line.strip()
+        and not any(chatter in line for chatter in ("without encryption", "--existing", "connect"))
     ]
     return lines[-1][:200] if lines else ""
 
@@ -144,7 +179,9 @@ def _not_run(cell: Any, reason: str) -> None:
     cell.setdefault("outputs", [])
     if not any(o.output_type == "error" for o in cell.outputs):
         cell.outputs.append(
-            NotebookNode(output_type="error", ename="NotRun", evalue=reason, traceback=[reason])
+            NotebookNode(
+                output_type="error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"]
+            )
         )
 
 
@@ -154,14 +191,47 @@ def _kernel_config(private: Path) -> Any:
     config = Config()
     if os.name != "nt":
         # NOTE: IPC sockets in a private folder instead of TCP ports: kernels that start at the
-        # same moment (other workers, other users' Jupyter) cannot race for a port.
+        # same moment (other workers, other users' Jupyter) cannot race for a port, and a
+        # sandboxed kernel, which has no network at all, still reaches its client.
         config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(private / "ipc")
+        config.KernelManager.ip = str(private / "kernel")
+        config.KernelManager.connection_file = str(private / "kernel.json")
     return config
 
 
-def run_notebook(nb: Any, resources: dict, task: GradeTask) -> tuple[Any, Any]:
-    """Execute ``nb`` in a fresh kernel; return the executed notebook and the executor.
+def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
+    """nbclient's kernel manager, launching the kernel inside ``sandbox``."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            return wrap(sandbox, super().format_kernel_cmd(extra_arguments), private, workdir)
+
+        def _context_default(self) -> Any:
+            context = zmq.asyncio.Context()
+            context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)  # an output bomb in one message
+            return context
+
+    return SandboxedKernelManager
+
+
+def run_notebook(
+    nb: Any,
+    resources: dict,
+    task: GradeTask,
+    sandbox: Sandbox,
+    exchange: Callable[[Path, bool], None] | None = None,
+    private: Path | None = None,
+) -> tuple[Any, Any]:
+    """Execute ``nb`` in a fresh kernel in ``sandbox``; return the executed notebook and the
+    executor.
+
+    ``private`` (a path that does not exist yet; a new temporary one by default) becomes the
+    kernel's private folder: its connection file and sockets, and the one host folder the sandbox
+    may write. ``exchange(private, before)``, when given, is called before the kernel starts and
+    after it has ended and every process of the sandbox is gone: to put files in, and to take
+    results out.
 
     A kernel that fails before running a single cell is no fault of the submission: it gets one
     more try, with another fresh kernel.
@@ -169,12 +239,20 @@ def run_notebook(nb: Any, resources: dict, task: GradeTask) -> tuple[Any, Any]:
     for attempt in (1, 2):
         run = copy.deepcopy(nb)
         with (
-            tempfile.TemporaryDirectory(prefix="kernel-") as private,
-            open(Path(private) / "kernel.log", "w+b") as kernel_log,
+            tempfile.TemporaryDirectory(prefix="kernel-") as scratch,
+            open(Path(scratch) / "kernel.log", "w+b") as kernel_log,
             _autograding(),
         ):
+            folder = private or Path(scratch) / "sandbox"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            if exchange is not None:
+                exchange(folder, True)
             execute = _execute_class()(
-                config=_kernel_config(Path(private)),
+                config=_kernel_config(folder),
+                kernel_manager_class=_manager_class(
+                    sandbox, folder, Path(resources["metadata"]["path"])
+                ),
                 log=QUIET,
                 # NOTE: ``timeout`` also bounds the wait for a new kernel's first reply, so it
                 # stays generous however short the cell limit (given in ``start``) is.
@@ -188,6 +266,7 @@ def run_notebook(nb: Any, resources: dict, task: GradeTask) -> tuple[Any, Any]:
                 run, _ = execute.preprocess(run, resources)
             except Exception as err:  # the kernel could not start, or died outside a cell
                 if attempt == 1 and execute.code_cells_executed == 0:
+                    reap(sandbox.uid)
                     continue
                 said = _last_words(kernel_log)
                 execute.stopped = execute.stopped or (
@@ -198,5 +277,11 @@ def run_notebook(nb: Any, resources: dict, task: GradeTask) -> tuple[Any, Any]:
                 for cell in run.cells:
                     if not cell.get("outputs"):
                         _not_run(cell, execute.stopped[1])
+            finally:
+                reap(sandbox.uid)  # whatever the sandbox left running (none, with bubblewrap)
+            if exchange is not None:
+                exchange(folder, False)
+            if private is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         return run, execute
     raise AssertionError("unreachable: the second attempt always returns")

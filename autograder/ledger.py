@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS autograder_results (
     seconds_total REAL NOT NULL,
     worker TEXT NOT NULL,
     graded_at TEXT NOT NULL,
+    isolation TEXT NOT NULL DEFAULT '',  -- how its kernels were confined: autograder.sandbox
     PRIMARY KEY (student, assignment)
 )
 """
@@ -53,6 +54,7 @@ class Row:
     seconds_total: float
     worker: str
     graded_at: str
+    isolation: str = ""
 
 
 class Ledger:
@@ -64,6 +66,11 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")  # readers (a progress poller) never block it
         self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
         self.db.execute(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(autograder_results)")}
+        if "isolation" not in columns:  # a ledger written before the sandbox existed
+            self.db.execute(
+                "ALTER TABLE autograder_results ADD COLUMN isolation TEXT NOT NULL DEFAULT ''"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -84,7 +91,7 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
                 "INSERT OR REPLACE INTO autograder_results VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     result.student,
                     result.assignment,
@@ -99,6 +106,7 @@ class Ledger:
                     result.seconds_total,
                     result.worker,
                     datetime.now(UTC).isoformat(timespec="seconds"),
+                    result.isolation,
                 ),
             )
 

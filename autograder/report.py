@@ -26,16 +26,21 @@ figure { margin: 0; } figcaption { font-size: 0.9rem; }
 """
 
 
-def collect_stats(workspace: Path, assignment: str) -> tuple[AssignmentStats, list[str]]:
-    """The assignment's statistics, folded from every result the ledger holds, and the grade
-    ids in notebook order."""
+def collect_stats(
+    workspace: Path, assignment: str
+) -> tuple[AssignmentStats, list[str], dict[str, int]]:
+    """The assignment's statistics, folded from every result the ledger holds, the grade ids
+    in notebook order, and how many submissions each kind of isolation confined."""
     with Ledger(workspace) as ledger:
         rows = ledger.rows(assignment)
     order = list(dict.fromkeys(g for r in rows.values() for g in r.scores))
     stats = fold(
         AssignmentStats.of(r.student, r.status, r.scores, r.seconds_total) for r in rows.values()
     )
-    return stats, order
+    isolation: dict[str, int] = {}
+    for r in rows.values():
+        isolation[r.isolation or "unknown"] = isolation.get(r.isolation or "unknown", 0) + 1
+    return stats, order, isolation
 
 
 def _histogram_png(summary: Summary, out_of: float, title: str) -> str:
@@ -71,7 +76,12 @@ def _figure(summary: Summary, out_of: float, title: str) -> str:
     )
 
 
-def render(assignment: str, stats: AssignmentStats, order: list[str] | None = None) -> str:
+def render(
+    assignment: str,
+    stats: AssignmentStats,
+    order: list[str] | None = None,
+    isolation: dict[str, int] | None = None,
+) -> str:
     """The report page as HTML text; exercises in ``order`` (default: by grade id)."""
     title = f"Grading report: {html.escape(assignment)}"
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"]
@@ -80,6 +90,14 @@ def render(assignment: str, stats: AssignmentStats, order: list[str] | None = No
         parts.append("<p>No graded submissions in the ledger yet: run <code>grade</code>.</p>")
         return "".join(parts) + "</body></html>"
 
+    reduced = {k: n for k, n in (isolation or {}).items() if k != "bwrap"}
+    if reduced:
+        counts = ", ".join(f"{n} with {html.escape(k)}" for k, n in sorted(reduced.items()))
+        parts.append(
+            "<p class='warning'><strong>Isolation was reduced</strong> for some submissions "
+            f"({counts}): they were graded without the bubblewrap sandbox, so they could read "
+            "what the grading user can read and reach the network. See the threat model.</p>"
+        )
     parts.append("<h2>Status</h2><table><tr><th>status</th><th>submissions</th></tr>")
     for status in STATUSES:
         if stats.statuses.get(status):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder.tasks import (
     GradeTask,
+    ProbeSpec,
     TrustedCell,
     TrustedNotebook,
     grading_digest,
@@ -20,7 +21,8 @@ from autograder.tasks import (
 from autograder.workspace import Workspace
 
 #: What nbgrader never copies from a submission (its ``CourseDirectory.ignore``).
-IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+#: Plus the probes, which never leave the instructor's side.
+IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.probes.py")
 
 
 def trusted_notebooks(ws: Workspace, assignment: str) -> tuple[TrustedNotebook, ...]:
@@ -33,10 +35,15 @@ def trusted_notebooks(ws: Workspace, assignment: str) -> tuple[TrustedNotebook, 
             points = {c.name: float(c.max_score) for c in nb.grade_cells}
             order = _source_order(ws.path / "source" / assignment / f"{nb.name}.ipynb")
             cells = sorted(nb.source_cells, key=lambda c: (order.get(c.name, len(order)), c.name))
+            released = ws.path / "release" / assignment / f"{nb.name}.ipynb"
+            probes, inputs = _probe_inputs(ws.path / "source" / assignment / f"{nb.name}.ipynb")
             found.append(
                 TrustedNotebook(
                     name=nb.name,
                     kernelspec=nb.kernelspec,
+                    release=released.read_text(),
+                    probes=probes,
+                    probe_inputs=inputs,
                     cells=tuple(
                         TrustedCell(
                             grade_id=c.name,
@@ -51,6 +58,21 @@ def trusted_notebooks(ws: Workspace, assignment: str) -> tuple[TrustedNotebook, 
                 )
             )
     return tuple(found)
+
+
+def _probe_inputs(
+    notebook: Path,
+) -> tuple[tuple[ProbeSpec, ...], tuple[tuple[str, bytes], ...]]:
+    """The probes declared for ``notebook`` and their inputs, as files for the sandbox."""
+    import tempfile
+
+    from autograder import probes
+
+    declared = probes.load(probes.probes_file(notebook))
+    with tempfile.TemporaryDirectory(prefix="probe-inputs-") as tmp:
+        counts = probes.encode_inputs(declared, Path(tmp))
+        files = tuple((p.name, p.read_bytes()) for p in sorted(Path(tmp).iterdir()))
+    return tuple(ProbeSpec(p.name, p.function, counts[p.name]) for p in declared), files
 
 
 def _source_order(path: Path) -> dict[str, int]:
@@ -93,6 +115,7 @@ class Submissions:
         assignment: str,
         trusted: tuple[TrustedNotebook, ...],
         notebook_timeout: int,
+        isolation: str = "auto",
     ) -> None:
         self.ws, self.assignment, self.trusted = ws, assignment, trusted
         source = _files(ws.path / "source" / assignment)
@@ -106,6 +129,7 @@ class Submissions:
             kernel_name=ws.course.kernel_name,
             cell_timeout=ws.course.cell_timeout,
             notebook_timeout=notebook_timeout,
+            isolation=isolation,
         )
         self.template = replace(template, grading_sha256=grading_digest(template))
 

@@ -14,13 +14,22 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: Every outcome, worst first. The first five describe the submission and are recorded; ``error``
 #: means the grader itself failed (a worker process died twice, a bug): nothing is recorded, so a
 #: rerun tries again.
-STATUSES = ("kernel_died", "timed_out", "invalid_notebook", "missing", "graded", "error")
+STATUSES = (
+    "kernel_died",
+    "timed_out",
+    "output_limit",
+    "invalid_notebook",
+    "missing",
+    "graded",
+    "error",
+)
 RECORDED = frozenset(STATUSES) - {"error"}
 
 
@@ -37,10 +46,22 @@ class TrustedCell:
 
 
 @dataclass(frozen=True)
+class ProbeSpec:
+    """What a worker needs of one probe (see :mod:`autograder.probes`): never the expected data."""
+
+    name: str
+    function: str
+    calls: int
+
+
+@dataclass(frozen=True)
 class TrustedNotebook:
     name: str  # the notebook's file name without .ipynb, as nbgrader names notebooks
     kernelspec: str | None  # the source notebook's kernelspec (JSON), which overrides the student's
     cells: tuple[TrustedCell, ...]
+    release: str = ""  # the released notebook (JSON): the graded notebook is rebuilt from it
+    probes: tuple[ProbeSpec, ...] = ()
+    probe_inputs: tuple[tuple[str, bytes], ...] = ()  # file name -> contents, for the sandbox
 
     @property
     def grade_ids(self) -> list[str]:
@@ -59,6 +80,7 @@ class GradeTask:
     kernel_name: str
     cell_timeout: int  # seconds a cell may run before it is interrupted and scores zero
     notebook_timeout: int  # seconds a whole notebook may run; later cells are not run
+    isolation: str = "auto"  # "auto": the best sandbox here; "bwrap": that or refuse; "none"
     submission_sha256: str = ""  # of the submitted files: see :func:`submission_digest`
     grading_sha256: str = ""  # of everything else that decides the result: trusted cells, limits
 
@@ -72,6 +94,9 @@ class NotebookResult:
     scores: dict[str, tuple[float | None, float]]  # grade id -> (auto score, max points)
     comments: dict[str, str | None]  # solution cell grade id -> nbgrader's automatic comment
     seconds_executing: float = 0.0  # kernel start to kernel exit
+    # probe name -> its decoded records (untrusted data, checked for form), or why there are none
+    probes: dict[str, list[dict[str, Any]] | str] = field(default_factory=dict)
+    seconds_probing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,7 @@ class TaskResult:
     seconds_executing: float = 0.0  # summed over the notebooks: the kernels' own time
     seconds_total: float = 0.0  # the whole task inside the worker
     worker: str = ""  # host:pid that ran it
+    isolation: str = ""  # how the kernels were confined: autograder.sandbox.Sandbox.mode
 
     @property
     def score(self) -> float:
@@ -114,7 +140,15 @@ def submission_digest(files: dict[str, bytes]) -> str:
 def grading_digest(task: GradeTask) -> str:
     """sha256 of what, besides the submission, decides the result: a change regrades the class."""
     trusted = [
-        [nb.name, nb.kernelspec, [list(vars(c).values()) for c in nb.cells]] for nb in task.trusted
+        [
+            nb.name,
+            nb.kernelspec,
+            [list(vars(c).values()) for c in nb.cells],
+            hashlib.sha256(nb.release.encode()).hexdigest(),
+            [list(vars(p).values()) for p in nb.probes],
+            [[n, hashlib.sha256(d).hexdigest()] for n, d in nb.probe_inputs],
+        ]
+        for nb in task.trusted
     ]
     support = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(task.files.items())}
     settings = [task.kernel_name, task.cell_timeout, task.notebook_timeout]
@@ -128,12 +162,24 @@ def run_task(task: GradeTask) -> TaskResult:
     Runs in a worker process (or, with one worker, in the coordinator). The heavy imports happen
     on the first call in each process and stay.
     """
-    from autograder.worker import grade_notebook, warm_up, workdir
+    from autograder.worker import grade_notebook, sandbox, warm_up, workdir
 
     started = time.perf_counter()
     warm_up()
+    confined = sandbox(task.isolation)
+    if task.isolation == "bwrap" and not confined.isolated:
+        return TaskResult(
+            task.student,
+            task.assignment,
+            task.submission_sha256,
+            task.grading_sha256,
+            status="error",
+            reason="a sandbox was required, but bubblewrap is not installed on this worker",
+        )
     with workdir(task) as cwd:
-        results = tuple(grade_notebook(task, trusted, Path(cwd)) for trusted in task.trusted)
+        results = tuple(
+            grade_notebook(task, trusted, Path(cwd), confined) for trusted in task.trusted
+        )
     problems = [f"{r.name}.ipynb: {r.reason}" for r in results if r.status != "graded"]
     return TaskResult(
         student=task.student,
@@ -146,4 +192,5 @@ def run_task(task: GradeTask) -> TaskResult:
         seconds_executing=sum(r.seconds_executing for r in results),
         seconds_total=time.perf_counter() - started,
         worker=f"{socket.gethostname()}:{os.getpid()}",
+        isolation=confined.mode,
     )

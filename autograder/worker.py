@@ -1,33 +1,39 @@
-"""Inside a grading worker: sanitize, execute and score one notebook, with nbgrader's own parts.
+"""Inside a grading worker: rebuild, execute and score one notebook, then run its probes.
 
-The steps are nbgrader's autograde steps, in its order, minus the database:
+1. rebuild (:mod:`autograder.rebuild`): the released notebook with the student's answer cells in
+   it, matched by grade id; nothing else of the submission is used;
+2. execute it in a fresh kernel inside the sandbox (:mod:`autograder.sandbox`), with a deadline
+   per cell and per notebook, output caps, and the kernel's death caught
+   (:func:`autograder.kernel.run_notebook`);
+3. score each grade cell: full points when its cell ran without an error, else zero (a warning
+   or a progress bar on stderr costs nothing, unlike nbgrader's rule);
+4. run the probes (:mod:`autograder.probes`) in another fresh sandboxed kernel: the setup and
+   answer cells, then one cell per probe. A probe that hangs or kills its kernel fails alone: the
+   next run starts a new kernel with the probes left.
 
-1. sanitize: ``ClearOutput``, ``DeduplicateIds``, the kernelspec and ``OverwriteCells`` (locked
-   cells restored from the trusted copy that came with the task), ``CheckCellMetadata``;
-2. execute: nbgrader's ``Execute`` in a fresh kernel that nothing else ever uses, with a total
-   deadline on top of the per-cell timeout, and the kernel's death caught;
-3. ``LimitOutput``, then each grade cell scored by ``nbgrader.utils.determine_grade``.
-
+The worker never sees the probes' expected results: the coordinator compares (``judge``).
 A grade cell that never ran (the kernel died, the deadline passed) gets an error output saying
 why, so it scores zero like any failing test; the points earned before the failure stay.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import tempfile
 import time
-import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from autograder.kernel import QUIET, run_notebook
-from autograder.tasks import GradeTask, NotebookResult, TrustedCell, TrustedNotebook, worst
+from autograder.probes import BadResults, read_results, runner_cell
+from autograder.rebuild import Answers, Invalid, answers, read_submission, rebuild
+from autograder.sandbox import Sandbox, detect
+from autograder.tasks import GradeTask, NotebookResult, TrustedNotebook, worst
 
-
-class _Invalid(Exception):
-    """The submitted notebook cannot be graded as a notebook; the message says why."""
+#: Where the probes' inputs and results sit in the kernel's private folder.
+PROBES_IN, PROBES_OUT = "probes-in", "probes-out"
 
 
 def warm_up() -> int:
@@ -36,99 +42,40 @@ def warm_up() -> int:
     import nbgrader.preprocessors  # noqa: F401
     import nbgrader.utils  # noqa: F401
 
+    sandbox("auto")
     return os.getpid()
 
 
-class _TrustedCells:
-    """The two gradebook lookups of ``OverwriteCells``, answered from the task's trusted cells."""
-
-    def __init__(self, trusted: TrustedNotebook) -> None:
-        self.cells = {c.grade_id: c for c in trusted.cells}
-
-    def find_source_cell(self, grade_id: str, notebook: str, assignment: str) -> TrustedCell:
-        from nbgrader.api import MissingEntry
-
-        if grade_id not in self.cells:
-            raise MissingEntry()
-        return self.cells[grade_id]
-
-    def find_graded_cell(self, grade_id: str, notebook: str, assignment: str) -> TrustedCell:
-        from nbgrader.api import MissingEntry
-
-        cell = self.find_source_cell(grade_id, notebook, assignment)
-        if cell.max_score is None:
-            raise MissingEntry()
-        return cell
+@functools.cache
+def sandbox(isolation: str) -> Sandbox:
+    """This worker's sandbox: the best the machine has, or less when asked ("limits": what a
+    machine without bubblewrap gets; "none"), with a user of its own."""
+    found = detect()
+    if isolation == "none" or (isolation == "limits" and found.mode == "bwrap"):
+        found = replace(found, mode=isolation)
+    return found.for_worker()
 
 
-def _sanitizers(trusted: TrustedNotebook) -> list[Any]:
-    from nbgrader.preprocessors import (
-        CheckCellMetadata,
-        ClearOutput,
-        DeduplicateIds,
-        OverwriteCells,
-    )
-    from nbgrader.preprocessors.base import NbGraderPreprocessor
-
-    class TrustedOverwriteCells(OverwriteCells):
-        def preprocess(self, nb: Any, resources: Any) -> Any:
-            self.notebook_id, self.assignment_id = trusted.name, resources["nbgrader"]["assignment"]
-            self.gradebook = _TrustedCells(trusted)  # instead of opening the sqlite gradebook
-            return NbGraderPreprocessor.preprocess(self, nb, resources)
-
-    class TrustedKernelspec(NbGraderPreprocessor):
-        def preprocess(self, nb: Any, resources: Any) -> Any:
-            if trusted.kernelspec:
-                nb.metadata["kernelspec"] = json.loads(trusted.kernelspec)
-            return nb, resources
-
-    return [
-        ClearOutput(log=QUIET),
-        DeduplicateIds(log=QUIET),
-        TrustedKernelspec(log=QUIET),
-        TrustedOverwriteCells(log=QUIET),
-        CheckCellMetadata(log=QUIET),
-    ]
+def _is_grade(cell: Any) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
 
-def _read(text: str) -> Any:
-    """Parse a submitted notebook, or raise :class:`_Invalid` saying what is wrong with it."""
-    import nbformat
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise _Invalid(f"not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise _Invalid("not a notebook: the JSON is not an object")
-    if data.get("nbformat") != 4:
-        raise _Invalid(f"nbformat {data.get('nbformat')!r}; only version 4 notebooks are graded")
-    cells = data.get("cells")
-    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
-        raise _Invalid("the notebook has no list of cells")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return nbformat.reads(text, as_version=4)
-    except Exception as err:  # nbformat's errors vary by what is broken
-        raise _Invalid(f"unreadable notebook ({type(err).__name__}: {err})") from None
-
-
-def _scores(nb: Any, trusted: TrustedNotebook) -> tuple[dict, dict]:
+def _scores(nb: Any, trusted: TrustedNotebook, failed: set[int]) -> tuple[dict, dict]:
+    """Each grade cell's points: all when it ran without an error, none otherwise."""
     from nbgrader import utils
 
     scores: dict[str, tuple[float | None, float]] = {
         c.grade_id: (None, float(c.max_score)) for c in trusted.cells if c.max_score is not None
     }
     comments: dict[str, str | None] = {}
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         grade_id = meta.get("grade_id")
         if grade_id is None:
             continue
-        if utils.is_grade(cell) and grade_id in scores:
-            auto, max_points = utils.determine_grade(cell)
-            scores[grade_id] = (None if auto is None else float(auto), float(max_points))
+        if grade_id in scores and utils.is_grade(cell) and cell.cell_type == "code":
+            erred = index in failed or any(o.output_type == "error" for o in cell.outputs)
+            scores[grade_id] = (0.0 if erred else scores[grade_id][1], scores[grade_id][1])
         if utils.is_solution(cell) or utils.is_task(cell):
             unchanged = meta.get("checksum") == utils.compute_checksum(cell)
             comments[grade_id] = "No response." if unchanged and not utils.is_task(cell) else None
@@ -143,8 +90,17 @@ def _zero(trusted: TrustedNotebook, status: str, reason: str) -> NotebookResult:
     return NotebookResult(trusted.name, status, reason, None, scores, {})
 
 
-def grade_notebook(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> NotebookResult:
-    """Sanitize, execute in a fresh kernel started in ``cwd``, and score one notebook."""
+def _resources(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> dict[str, Any]:
+    return {
+        "nbgrader": {"notebook": trusted.name, "assignment": task.assignment},
+        "metadata": {"path": str(cwd)},
+    }
+
+
+def grade_notebook(
+    task: GradeTask, trusted: TrustedNotebook, cwd: Path, confined: Sandbox
+) -> NotebookResult:
+    """Rebuild, execute in ``confined``, score, and probe one notebook."""
     import nbformat
     from nbgrader.preprocessors import LimitOutput
 
@@ -152,30 +108,23 @@ def grade_notebook(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> Note
     text = task.notebooks.get(filename)
     if text is None:
         return _zero(trusted, "missing", f"{filename} was not submitted")
-    resources: dict[str, Any] = {
-        "nbgrader": {"notebook": trusted.name, "assignment": task.assignment},
-        "metadata": {"path": str(cwd)},
-    }
+    released = nbformat.reads(trusted.release, as_version=4)
     try:
-        nb = _read(text)
-        for step in _sanitizers(trusted):
-            nb, resources = step.preprocess(nb, resources)
-    except _Invalid as err:
+        given = answers(read_submission(text), released)
+    except Invalid as err:
         return _zero(trusted, "invalid_notebook", str(err))
-    except Exception as err:  # nbgrader's metadata checks raise several kinds
-        return _zero(trusted, "invalid_notebook", f"{type(err).__name__}: {err}")
-
-    present = {
-        c.metadata.nbgrader.get("grade_id") for c in nb.cells if "nbgrader" in c.get("metadata", {})
-    }
-    absent = [g for g in trusted.grade_ids if g not in present]
-    statuses, reasons = ["graded"], []
-    if absent:
-        statuses.append("invalid_notebook")
-        reasons.append(f"test cells deleted, scored zero: {', '.join(absent)}")
+    if not given.sources:
+        return _zero(
+            trusted,
+            "invalid_notebook",
+            "no answer cell was found (were the cells' nbgrader metadata removed?)",
+        )
+    hidden = frozenset(c.grade_id for c in trusted.cells if "BEGIN HIDDEN TESTS" in c.source)
+    nb = rebuild(released, given, hidden)
+    statuses, reasons = ["graded"], list(given.notes)
 
     started = time.perf_counter()
-    nb, execute = run_notebook(nb, resources, task)
+    nb, execute = run_notebook(nb, _resources(task, trusted, cwd), task, confined)
     seconds = time.perf_counter() - started
     if execute.stopped:
         statuses.append(execute.stopped[0])
@@ -183,10 +132,14 @@ def grade_notebook(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> Note
     if execute.timed_out:
         statuses.append("timed_out")
         reasons.append(f"interrupted {', '.join(execute.timed_out)}")
+    if execute.truncated:
+        statuses.append("output_limit")
+        reasons.append(f"output truncated in {', '.join(execute.truncated)}")
 
-    # nbgrader checks the metadata again here; execution cannot change it, so once is enough.
-    nb, resources = LimitOutput(log=QUIET).preprocess(nb, resources)
-    scores, comments = _scores(nb, trusted)
+    nb, _ = LimitOutput(log=QUIET).preprocess(nb, {})
+    scores, comments = _scores(nb, trusted, execute.failed)
+    started = time.perf_counter()
+    probes = run_probes(task, trusted, given, cwd, confined) if trusted.probes else {}
     return NotebookResult(
         name=trusted.name,
         status=worst(statuses),
@@ -195,11 +148,92 @@ def grade_notebook(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> Note
         scores=scores,
         comments=comments,
         seconds_executing=seconds,
+        probes=probes,
+        seconds_probing=time.perf_counter() - started,
     )
 
 
+def probe_notebook(released: Any, given: Answers, names: list[str], private: Path) -> Any:
+    """The notebook that runs probes ``names``: the released notebook's code cells but its
+    tests, with the answers in them, then one runner cell per probe."""
+    import nbformat
+
+    nb = rebuild(released, given)
+    cells = [c for c in nb.cells if c.cell_type == "code" and not _is_grade(c)]
+    cells += [
+        nbformat.v4.new_code_cell(
+            runner_cell(name, str(private / PROBES_IN), str(private / PROBES_OUT))
+        )
+        for name in names
+    ]
+    return nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+
+
+def run_probes(
+    task: GradeTask, trusted: TrustedNotebook, given: Answers, cwd: Path, confined: Sandbox
+) -> dict[str, list[dict[str, Any]] | str]:
+    """Each probe's records as the sandboxed kernel wrote them (checked for form, not trusted),
+    or the reason it has none. All probes share the notebook's time limit."""
+    import nbformat
+
+    released = nbformat.reads(trusted.release, as_version=4)
+    found: dict[str, list[dict[str, Any]] | str] = {}
+    left = list(trusted.probes)
+    deadline = time.monotonic() + task.notebook_timeout
+    while left:
+        budget = int(deadline - time.monotonic())
+        if budget < 1:
+            found.update({p.name: "the notebook's time limit was reached" for p in left})
+            break
+        written: dict[str, list[dict[str, Any]] | str] = {}
+
+        def exchange(private: Path, before: bool, batch: list = left, out: dict = written) -> None:
+            if before:
+                (private / PROBES_IN).mkdir()
+                for name, data in trusted.probe_inputs:
+                    (private / PROBES_IN / name).write_bytes(data)
+                (private / PROBES_OUT).mkdir()
+                (private / PROBES_OUT).chmod(0o777)  # the sandbox's user writes here
+                return
+            for p in batch:
+                try:
+                    out[p.name] = read_results(private / PROBES_OUT, p.name, p.calls)
+                except BadResults as err:
+                    out[p.name] = str(err)
+
+        with tempfile.TemporaryDirectory(prefix="probes-") as scratch:
+            private = Path(scratch) / "sandbox"
+            nb, execute = run_notebook(
+                probe_notebook(released, given, [p.name for p in left], private),
+                _resources(task, trusted, cwd),
+                replace(task, notebook_timeout=budget),
+                confined,
+                exchange,
+                private,
+            )
+        first = len(nb.cells) - len(left)
+        stop = execute.stopped_at
+        if stop is not None and stop < first:  # the answers themselves did not get through
+            why = execute.stopped[1] if execute.stopped else "the answer cells did not run"
+            found.update({p.name: f"the answer cells did not run: {why}" for p in left})
+            break
+        still = []
+        for index, p in enumerate(left, start=first):
+            errors = [o for o in nb.cells[index].get("outputs", []) if o.output_type == "error"]
+            if stop is not None and index > stop:
+                still.append(p)  # the kernel stopped before it: a new one runs it
+            elif stop == index and execute.stopped:
+                found[p.name] = execute.stopped[1]
+            elif errors or index in execute.failed:
+                found[p.name] = f"{errors[0].get('ename', 'error')}" if errors else "it failed"
+            else:
+                found[p.name] = written.get(p.name, "no results were written")
+        left = still
+    return found
+
+
 def workdir(task: GradeTask) -> tempfile.TemporaryDirectory:
-    """A private folder holding the task's other files, where the kernels start."""
+    """A private folder holding the task's other files, copied into the sandbox at start."""
     folder = tempfile.TemporaryDirectory(prefix=f"grade-{task.student}-")
     root = Path(folder.name).resolve()
     for name, data in task.files.items():

@@ -7,11 +7,13 @@ in turn), prepares one workspace, and grades copies of it three ways, each as a 
 
     (a) ``nbgrader autograde 01_linear_algebra``, one submission after another (the anchor);
     (b) ``python -m autograder grade --workers 2``, the local process pool;
-    (c) ``python -m autograder grade --dask-local 2``, a Dask LocalCluster on loopback.
+    (c) ``python -m autograder grade --dask-local 2``, a Dask LocalCluster on loopback;
+    (d) (b) with ``--no-sandbox``: what the bubblewrap sandbox costs is (b) minus (d).
 
 It prints submissions per second, the speed-ups (b)/(a) and (c)/(a), and the overhead per
 submission beyond the notebooks' own execution (kernel start to kernel exit, as the workers
-measure it): core-seconds per submission that are not a kernel running a notebook. It checks
+measure it): core-seconds per submission that are not a kernel running a notebook (our probes'
+second kernel included). The sandbox's cost per submission is ((b) - (d)) x workers / N. It checks
 that all three runs gave every student the same score. ``--profile`` instead grades a few
 submissions in this process under cProfile and prints where the time goes.
 """
@@ -119,6 +121,12 @@ def main() -> None:
                 "--dask-local",
                 str(args.workers),
             ],
+            f"(d) ours, {args.workers} workers, no sandbox": [
+                *ours,
+                "--workers",
+                str(args.workers),
+                "--no-sandbox",
+            ],
         }
         wall, scores, overhead = {}, {}, {}
         for name, cmd in runs.items():
@@ -147,10 +155,15 @@ def main() -> None:
             f"{name:<34} {wall[name]:>8.1f} {args.n / wall[name]:>8.3f} "
             f"{wall[anchor] / wall[name]:>8.2f}x {extra}"
         )
-    b, c = list(runs)[1:]
+    b, c, d = list(runs)[1:]
     print(f"Dask against the local pool: {wall[b] / wall[c]:.2f}x the pool's throughput")
+    cost = (wall[b] - wall[d]) * args.workers / args.n
+    print(
+        f"sandbox: (b) takes {wall[b] / wall[d]:.2f}x the time of (d); "
+        f"{cost:.2f} core-seconds per submission"
+    )
     print("overhead/sub: core-seconds per submission not spent in a kernel running the notebook")
-    print(f"same score for every student in all three runs: {'yes' if agree else 'NO'}")
+    print(f"same score for every student in all {len(runs)} runs: {'yes' if agree else 'NO'}")
     if not agree:
         raise SystemExit(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -100,10 +101,15 @@ def test_a_submission_that_kills_its_worker_is_an_error_and_the_rest_are_graded(
     (tmp_path / "subs" / "killer" / TOY_ASSIGNMENT).mkdir(parents=True)
     nbformat.write(nb, tmp_path / "subs" / "killer" / TOY_ASSIGNMENT / "toy.ipynb")
 
-    results = grade(
-        course, tmp_path / "ws", TOY_ASSIGNMENT, tmp_path / "subs", GradingConfig(workers=2)
-    )
+    # Unsandboxed, the kernel is the worker's child and can kill it: the grader's own failure.
+    options = GradingConfig(workers=2, isolation="none")
+    results = grade(course, tmp_path / "ws", TOY_ASSIGNMENT, tmp_path / "subs", options)
     outcome = {r.student: (r.status, r.score) for r in results}
     assert outcome == {**{s: ("graded", 3.0) for s in students}, "killer": ("error", 0.0)}
     with Ledger(tmp_path / "ws") as ledger:
         assert sorted(ledger.rows(TOY_ASSIGNMENT)) == sorted(students)  # errors: not recorded
+
+    if shutil.which("bwrap"):  # in its sandbox, its own PID namespace, it reaches no worker
+        options = GradingConfig(workers=2, force=True)
+        results = grade(course, tmp_path / "ws", TOY_ASSIGNMENT, None, options)
+        assert {r.student: (r.status, r.score) for r in results}["killer"] == ("graded", 3.0)

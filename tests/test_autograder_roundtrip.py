@@ -145,6 +145,11 @@ def test_workspace_is_a_standard_nbgrader_course(graded: Graded) -> None:
 def _hidden_test_lines(source: NotebookNode) -> list[str]:
     """Lines only the hidden tests contain (text that also stands outside them is no secret)."""
     visible = "\n".join(re.sub(HIDDEN_REGION, "", c.source, flags=re.S) for c in source.cells)
+    # A traceback's frame header names a visible function with its parameters, defaults dropped:
+    # "in check_softmax_by_differences(n, c, seed, scale)". That is no secret either.
+    for name, params in re.findall(r"def (\w+)\(([^)]*)\)", visible):
+        names = [p.split("=")[0].strip() for p in params.split(",") if p.strip()]
+        visible += f"\n{name}({', '.join(names)})"
     return [
         line.strip()
         for cell in source.cells

@@ -1,0 +1,105 @@
+"""The trusted side of the probes: the reference run, and each submission's verdicts.
+
+Only the coordinator holds the expected results: workers (local or on a cluster) send back what
+the student's functions returned, and :func:`judge` compares it here with the reference run's,
+through the probe's own comparison (:func:`autograder.probes.verdict`). A grade cell guarded by a
+probe that disagrees scores zero, and its cell in the autograded notebook (hence the feedback)
+gets an error output that says which function failed, and on how many hidden cases, without
+showing a hidden input.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from autograder.probes import Probe, load, probes_file, verdict
+from autograder.tasks import GradeTask, NotebookResult, TaskResult
+
+Records = list[dict[str, Any]]
+
+
+class ReferenceFailed(RuntimeError):
+    """The reference solution does not pass its own probes: a course bug, so nothing is graded."""
+
+
+@dataclass(frozen=True)
+class Judge:
+    probes: dict[str, list[Probe]]  # notebook name -> its probes
+    expected: dict[str, dict[str, Records]]  # notebook name -> probe name -> reference records
+
+    @staticmethod
+    def prepare(source: Path, template: GradeTask) -> Judge:
+        """Load the probes of every notebook of ``template`` and run them on the reference
+        solutions in ``source`` (the assignment's source folder), each in its own sandboxed
+        kernel, exactly as a submission's are run."""
+        import nbformat
+
+        from autograder.rebuild import answers, read_submission
+        from autograder.worker import run_probes, sandbox
+
+        probes, expected = {}, {}
+        for trusted in template.trusted:
+            declared = load(probes_file(source / f"{trusted.name}.ipynb"))
+            probes[trusted.name] = declared
+            if not declared:
+                continue
+            text = (source / f"{trusted.name}.ipynb").read_text()
+            given = answers(read_submission(text), nbformat.reads(trusted.release, as_version=4))
+            with tempfile.TemporaryDirectory(prefix="reference-") as cwd:
+                found = run_probes(template, trusted, given, Path(cwd), sandbox(template.isolation))
+            failed = {name: why for name, why in found.items() if isinstance(why, str)}
+            if failed:
+                raise ReferenceFailed(
+                    f"{trusted.name}: the reference solution fails its probes: {failed}"
+                )
+            expected[trusted.name] = {name: r for name, r in found.items() if isinstance(r, list)}
+        return Judge(probes, expected)
+
+    def judge(self, result: TaskResult) -> TaskResult:
+        """``result`` with the probes' verdicts applied to its scores and notebooks."""
+        if not result.notebooks:
+            return result
+        return replace(result, notebooks=tuple(self._notebook(nb) for nb in result.notebooks))
+
+    def _notebook(self, nb: NotebookResult) -> NotebookResult:
+        if nb.executed is None or not self.probes.get(nb.name):
+            return nb
+        failing: dict[str, list[str]] = {}
+        for p in self.probes[nb.name]:
+            got = nb.probes.get(p.name, "the probe did not run")
+            if isinstance(got, str):
+                why: str | None = f"{p.function}: the hidden checks could not run ({got})"
+            else:
+                why = verdict(p, got, self.expected[nb.name][p.name])
+            if why:
+                for grade_id in p.grade_ids:
+                    failing.setdefault(grade_id, []).append(why)
+        if not failing:
+            return nb
+        scores = dict(nb.scores)
+        for grade_id in failing:
+            if grade_id in scores:
+                scores[grade_id] = (0.0, scores[grade_id][1])
+        return replace(nb, scores=scores, executed=_mark(nb.executed, failing))
+
+
+def _mark(executed: str, failing: dict[str, list[str]]) -> str:
+    """The executed notebook with each failing grade cell showing why, as an error output."""
+    data = json.loads(executed)
+    for cell in data.get("cells", []):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in failing and cell.get("cell_type") == "code":
+            text = "; ".join(dict.fromkeys(failing[grade_id]))
+            cell.setdefault("outputs", []).append(
+                {
+                    "output_type": "error",
+                    "ename": "HiddenChecksFailed",
+                    "evalue": text,
+                    "traceback": [f"HiddenChecksFailed: {text}"],
+                }
+            )
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"

@@ -1,0 +1,406 @@
+"""Probes for chapter 02: the hidden checks, decided outside the student's kernel.
+
+Each probe calls one of the student's functions on inputs drawn here and compares what comes back
+with the reference solution's results on the same inputs (see autograder/probes.py). The draws
+mirror the hidden tests of the notebook beside this file, with other seeds.
+
+The callables, generators and models that numerical_jacobian, hvp, power_iteration and
+train_head_only take are expr(...) arguments, built inside the sandbox from the source text and
+plain data given here.
+"""
+
+import numpy as np
+
+from autograder.probes import call, expr, probe, tensor
+
+F64 = np.float64
+
+
+def _orthogonal(rng, dim):
+    """A random (dim, dim) orthogonal matrix."""
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q
+
+
+# ---- 2. tanh_jacobian ---------------------------------------------------------------------------
+
+
+@probe("jacobians_hessians_tanh_jacobian_fixed", function="tanh_jacobian")
+def tanh_fixed():
+    yield call(tensor(np.zeros(3, dtype=F64)))
+    yield call(tensor(np.array([-1.0, 0.5, 20.0])))
+
+
+@probe("jacobians_hessians_tanh_jacobian_oracle", function="tanh_jacobian")
+def tanh_random():
+    rng = np.random.default_rng(62_831)
+    yield call(tensor(rng.standard_normal(6)))
+    for n in (1, 17, 64):
+        yield call(tensor(3 * rng.standard_normal(n)))
+
+
+# ---- 3. linear_jacobian_input, linear_jacobian_weights ------------------------------------------
+
+
+@probe("jacobians_hessians_linear_jacobian_input_oracle", function="linear_jacobian_input")
+def linear_input_random():
+    yield call(tensor(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])))
+    rng = np.random.default_rng(77_003)
+    for d_in, d_out in [(1, 1), (4, 7), (9, 2), (3, 3)]:
+        yield call(tensor(rng.standard_normal((d_in, d_out))))
+
+
+@probe("jacobians_hessians_linear_jacobian_weights_fixed", function="linear_jacobian_weights")
+def linear_weights_fixed():
+    yield call(tensor(np.array([1.0, 2.0])), 3)
+
+
+@probe("jacobians_hessians_linear_jacobian_weights_oracle", function="linear_jacobian_weights")
+def linear_weights_random():
+    rng = np.random.default_rng(50_929)
+    for d_in, d_out in [(4, 3), (1, 1), (5, 2), (3, 8)]:
+        yield call(tensor(rng.standard_normal(d_in)), d_out)
+
+
+# ---- 4. softmax_jacobian ------------------------------------------------------------------------
+
+
+@probe("jacobians_hessians_softmax_jacobian_fixed", function="softmax_jacobian", atol=1e-12)
+def softmax_fixed():
+    z = np.array([1.0, -2.0, 0.5])
+    yield call(tensor(np.zeros(4, dtype=F64)))
+    yield call(tensor(z))
+    yield call(tensor(z + 100.0))
+
+
+@probe("jacobians_hessians_softmax_jacobian_oracle", function="softmax_jacobian", atol=1e-12)
+def softmax_random():
+    rng = np.random.default_rng(91_447)
+    yield call(tensor(rng.standard_normal(5)))
+    for n, scale, offset in [(1, 1.0, 0.0), (7, 1.0, 0.0), (12, 30.0, 800.0), (30, 5.0, -900.0)]:
+        yield call(tensor(scale * rng.standard_normal(n) + offset))
+
+
+# ---- 5. logistic_hessian ------------------------------------------------------------------------
+
+
+@probe("jacobians_hessians_logistic_hessian_oracle", function="logistic_hessian")
+def logistic_random():
+    rng = np.random.default_rng(38_197)
+    for n, d, scale in [(20, 4, 1.0), (1, 1, 1.0), (50, 3, 0.5), (33, 12, 2.0), (200, 6, 4.0)]:
+        yield call(tensor(rng.standard_normal((n, d))), tensor(scale * rng.standard_normal(d)))
+
+
+def _symmetric_psd_close(got, want):
+    """The Hessian must be symmetric, positive semi-definite and match the reference."""
+    if not isinstance(got, np.ndarray) or got.dtype.kind not in "biuf":
+        return f"returned {type(got).__name__} where a numeric array was expected"
+    if got.shape != want.shape:
+        return "an array of the wrong shape"
+    h = got.astype(np.float64)
+    if not np.all(np.isfinite(h)):
+        return "entries that are not finite"
+    if not np.allclose(h, h.T, rtol=1e-7, atol=1e-9):
+        return "H is not symmetric"
+    if np.linalg.eigvalsh((h + h.T) / 2).min() < -1e-10:
+        return "H is not positive semi-definite"
+    if not np.allclose(h, want, rtol=1e-7, atol=1e-9):
+        return "wrong values"
+    return None
+
+
+@probe(
+    "jacobians_hessians_logistic_hessian_properties",
+    function="logistic_hessian",
+    compare=_symmetric_psd_close,
+)
+def logistic_properties():
+    yield call(tensor(np.array([[1.0, 2.0, -1.0]])), tensor(np.zeros(3, dtype=F64)))
+    rng = np.random.default_rng(84_613)
+    yield call(tensor(rng.standard_normal((30, 5))), tensor(3 * rng.standard_normal(5)))
+    for n, d in [(8, 10), (40, 6)]:  # singular H: more features than examples, a repeated column
+        X = rng.standard_normal((n, d))
+        X[:, -1] = X[:, 0]
+        yield call(tensor(X), tensor(5 * rng.standard_normal(d)))
+
+
+# ---- 8. max_stable_lr ---------------------------------------------------------------------------
+
+
+def _same_rate(got, want):
+    """A float (or a one-element array, which float() accepts) within 1e-6 of the reference."""
+    if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "iuf":
+        got = float(got.reshape(-1)[0])
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return f"returned {type(got).__name__} where a float was expected"
+    if not np.isfinite(got) or abs(got - want) > 1e-6 * abs(want):
+        return "wrong learning rate"
+    return None
+
+
+@probe("jacobians_hessians_max_stable_lr_gd", function="max_stable_lr", compare=_same_rate)
+def max_lr_random():
+    yield call(tensor(np.array([[3.0, 1.0], [1.0, 2.0]])))
+    rng = np.random.default_rng(19_937)
+    for dim, scale in [(3, 1.0), (12, 50.0), (40, 0.01), (25, 3.0)]:
+        q = _orthogonal(rng, dim)
+        spectrum = scale * (0.1 + 0.8 * rng.random(dim))
+        spectrum[int(rng.integers(dim))] = scale  # the gap to the next eigenvalue is >= 10 %
+        yield call(tensor((q * spectrum) @ q.T))
+
+
+# ---- 1. numerical_jacobian ----------------------------------------------------------------------
+# A callable argument is an expr(...), made inside the sandbox. Where the arguments are recorded
+# after the call (to see that x is left unchanged) the callable is wrapped in a parameterless
+# nn.Module, which the runner records as plain data (a bare function it cannot record).
+
+
+def _recordable(body, **bindings):
+    """The callable ``body`` (a lambda's source) as a parameterless nn.Module."""
+    return expr(f"type('Fn', (nn.Module,), {{'forward': staticmethod({body})}})()", **bindings)
+
+
+_NUMPY_SIN = "lambda t: torch.from_numpy(np.sin(t.detach().cpu().numpy())).to(t.device)"
+
+
+@probe(
+    "jacobians_hessians_numerical_jacobian_fixed",
+    function="numerical_jacobian",
+    rtol=1e-6,
+    atol=1e-8,
+)
+def numerical_jacobian_fixed():
+    A = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    x = np.array([0.5, -1.0, 2.0])
+    yield call(expr("lambda t: A @ t", A=tensor(A)), tensor(x))
+    yield call(expr("lambda t: t**2"), tensor(x))
+    yield call(expr("lambda t: t**3"), tensor(np.array([1.0])), eps=0.1)  # 3 + eps**2 = 3.01
+    yield call(expr("lambda t: (t**2).sum()"), tensor(np.array([[1.0, 2.0], [3.0, 4.0]])))
+    yield call(_recordable("torch.sin"), tensor(x)).recording_args()  # x is left unchanged
+    yield call(_recordable("torch.sin"), tensor(x), 1e-3).recording_args()
+
+
+@probe(
+    "jacobians_hessians_numerical_jacobian_oracle",
+    function="numerical_jacobian",
+    rtol=1e-6,
+    atol=1e-8,
+)
+def numerical_jacobian_random():
+    rng = np.random.default_rng(70_717)
+    M, x = rng.standard_normal((3, 5)), rng.standard_normal(5)
+    yield call(expr("lambda t: torch.tanh(M @ t) * t[:3]", M=tensor(M)), tensor(x))
+    yield call(expr(_NUMPY_SIN), tensor(x))  # autograd cannot see into it
+    shapes = [
+        ((1,), (1,)),
+        ((4,), ()),
+        ((2, 3), (5,)),
+        ((2, 1, 3), (2, 2)),
+        ((7,), (3, 2)),
+        ((3, 4), (2, 3)),
+    ]
+    for in_shape, out_shape in shapes:
+        M = rng.standard_normal((int(np.prod(in_shape)), int(np.prod(out_shape))))
+        x = rng.standard_normal(in_shape)
+        mixed = "lambda t: torch.sin(t.reshape(-1) @ M).reshape(out_shape) + (t**2).sum() / 3"
+        yield call(expr(mixed, M=tensor(M), out_shape=out_shape), tensor(x))
+        yield call(_recordable(_NUMPY_SIN), tensor(x)).recording_args()  # x is left unchanged
+    yield call(expr("lambda t: t**3"), tensor(np.array([2.0])), eps=0.05)  # 12 + eps**2
+    yield call(expr("lambda t: t**3"), tensor(np.array([-1.5, 0.5])), eps=0.2)
+
+
+# ---- 6. hvp -------------------------------------------------------------------------------------
+
+
+@probe("jacobians_hessians_hvp_oracle", function="hvp")
+def hvp_random():
+    rng = np.random.default_rng(60_221)
+    X, y = rng.standard_normal((12, 5)), rng.integers(0, 2, 12).astype(F64)
+    quartic = "lambda u: F.binary_cross_entropy_with_logits(X @ u, y) + 0.1 * (u**4).sum()"
+    for _ in range(2):
+        w, v = rng.standard_normal(5), rng.standard_normal(5)
+        yield call(expr(quartic, X=tensor(X), y=tensor(y)), tensor(w), tensor(v))
+    for n, d, c in [(10, 3, 2), (25, 6, 4), (7, 4, 3)]:  # a matrix of weights: softmax regression
+        X, labels = rng.standard_normal((n, d)), rng.integers(0, c, n)
+        W, V = rng.standard_normal((d, c)), rng.standard_normal((d, c))
+        ce = "lambda U: F.cross_entropy(X @ U, labels) + 0.05 * (U**3).sum()"
+        loss_fn = _recordable(ce, X=tensor(X), labels=tensor(labels))
+        yield call(loss_fn, tensor(W), tensor(V)).recording_args()  # w and v are left unchanged
+
+
+@probe("jacobians_hessians_hvp_no_hessian", function="hvp")
+def hvp_large():
+    rng = np.random.default_rng(83_219)
+    n, d = 30, 2000
+    X = rng.standard_normal((n, d))
+    w, v = 0.05 * rng.standard_normal(d), rng.standard_normal(d)
+    softplus = "lambda u: F.softplus(X @ u).mean() + 0.5 * (u**2).sum()"
+    yield call(expr(softplus, X=tensor(X)), tensor(w), tensor(v))
+    n, d = 17, 3000
+    X = rng.standard_normal((n, d))
+    w, v = 0.1 * rng.standard_normal(d), rng.standard_normal(d)
+    yield call(
+        expr("lambda u: torch.log(torch.cosh(X @ u)).mean()", X=tensor(X)), tensor(w), tensor(v)
+    )
+
+
+# ---- 7. power_iteration -------------------------------------------------------------------------
+
+#: matvec(v) = A v, as an nn.Module whose buffer too_many records whether it was called more than
+#: limit times (the runner records it after the call).
+_COUNTED_MATVEC = (
+    "(lambda m: (m.register_buffer('too_many', torch.zeros((), dtype=torch.bool)), m)[1])("
+    "type('Counted', (nn.Module,), {'n': 0, 'forward': lambda self, v: ("
+    "setattr(self, 'n', self.n + 1), self.too_many.fill_(self.n > limit), A @ v)[2]})())"
+)
+
+
+def _top_eigenvalue(got, want):
+    """A float (or a one-element array, which float() accepts) within 1e-8 of the reference."""
+    if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "iuf":
+        got = float(got.reshape(-1)[0])
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return f"returned {type(got).__name__} where a float was expected"
+    if not np.isfinite(got) or abs(got - want) >= 1e-8 * abs(want):
+        return "wrong estimate of the largest eigenvalue"
+    return None
+
+
+def _power_call(A, num_iters, seed):
+    """power_iteration on matvec(v) = A v, counting the calls; the generator and the device go
+    as keywords (they are not plain data, so they cannot be recorded)."""
+    matvec = expr(_COUNTED_MATVEC, A=tensor(A), limit=num_iters + 1)
+    return call(
+        matvec,
+        A.shape[0],
+        num_iters,
+        generator=expr(f"torch.Generator().manual_seed({seed})"),
+        device=expr("device"),
+    ).recording_args()
+
+
+@probe(
+    "jacobians_hessians_power_iteration_oracle",
+    function="power_iteration",
+    compare=_top_eigenvalue,
+)
+def power_iteration_random():
+    yield _power_call(np.diag([1.0, 2.0, 5.0]), 100, 3)
+    rng = np.random.default_rng(11_939)
+    q = _orthogonal(rng, 10)
+    yield _power_call((q * np.linspace(0.1, 4.0, 10)) @ q.T, 200, 4)
+    for dim, top, num_iters in [
+        (1, 3.0, 100),
+        (50, 0.02, 100),
+        (150, 7.0, 100),
+        (300, 1e3, 100),
+        (80, 2.5, 150),
+    ]:
+        q = _orthogonal(rng, dim)
+        rest = 0.8 * top * rng.random(dim)  # the ratio to the top eigenvalue is <= 0.8
+        rest[int(rng.integers(dim))] = top
+        yield _power_call((q * rest) @ q.T, num_iters, int(rng.integers(1_000)))
+
+
+# ---- 9. train_head_only -------------------------------------------------------------------------
+# The model is built in the sandbox with weights drawn here, and recorded after the call: its
+# parameters, requires_grad flags and which .grad are None. A state_dict hook, run as the runner
+# records it, first brings to a fixed state what the grade cell does not check, so that a correct
+# answer agrees with the reference whichever way it trains.
+
+_SEQUENTIAL = (
+    "nn.Sequential(*[layer for a, b in zip(widths, widths[1:])"
+    " for layer in (nn.Linear(a, b), getattr(nn, act)())][:-1]).double().to(device)"
+)
+# oracle: the head's .grad (left set by optimizer.step, or None after zero_grad) is not checked
+_HEAD_GRADS_UNCHECKED = (
+    "(lambda m: (m.load_state_dict(state), m.register_state_dict_pre_hook("
+    "lambda mod, prefix, keep_vars: [setattr(p, 'grad', None) for p in mod[-1].parameters()]"
+    "), m)[-1])(" + _SEQUENTIAL + ")"
+)
+# frozen: only that the body is unchanged and the head changed (recorded as True) is checked
+_BODY_AND_HEAD_CHANGED = (
+    "(lambda m, head: (m.register_state_dict_pre_hook("
+    "lambda mod, prefix, keep_vars: [(setattr(p, 'grad', None), p.requires_grad_(True))"
+    " for p in mod.parameters()]), m.register_state_dict_post_hook("
+    "lambda mod, sd, prefix, meta: sd.update({k: torch.tensor(not torch.equal(sd[k], v))"
+    " for k, v in head.items()})), m)[-1])(*(lambda m: (m, {f'{len(m) - 1}.{k}': v.clone()"
+    " for k, v in m[-1].state_dict().items()}))((lambda m: (m.load_state_dict(state), m)[1])("
+    + _SEQUENTIAL
+    + ")))"
+)
+
+
+def _model(rng, widths, act, source, scale=None):
+    """An nn.Sequential of Linear layers of these widths with act between, float64 on the
+    device; each parameter drawn from rng, times scale (default 1 / sqrt(its last size))."""
+    state = {}
+    for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for name, shape in (("weight", (d_out, d_in)), ("bias", (d_out,))):
+            s = 1 / np.sqrt(shape[-1]) if scale is None else scale
+            state[f"{2 * i}.{name}"] = tensor(s * rng.standard_normal(shape))
+    return expr(source, widths=list(widths), act=act, state=state)
+
+
+def _losses_fell(got, want):
+    """A list of len(want) floats, the last below the first (the grade cell's checks)."""
+    if not isinstance(got, list | tuple) or len(got) != len(want):
+        return f"return a list of {len(want)} floats, one loss per step"
+    if not all(type(v) is float for v in got):
+        return f"return a list of {len(want)} floats, one loss per step"
+    if not got[-1] < got[0]:
+        return "the loss did not go down"
+    return None
+
+
+def _same_losses(got, want):
+    """One loss per step (numbers, or one-element arrays), within 1e-7 of the reference."""
+    if isinstance(got, np.ndarray) and got.dtype.kind in "iuf":
+        got = list(got.reshape(-1)) if got.ndim == 1 else got
+    if not isinstance(got, list | tuple):
+        return f"returned {type(got).__name__} where a list of losses was expected"
+    values = []
+    for v in got:
+        if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "iuf":
+            v = float(v.reshape(-1)[0])
+        if isinstance(v, bool) or not isinstance(v, int | float | np.floating):
+            return f"a loss is a {type(v).__name__}, not a number"
+        values.append(float(v))
+    if len(values) != len(want):
+        return f"{len(values)} losses for {len(want)} steps"
+    if not np.allclose(values, want, rtol=1e-7, atol=1e-9):
+        return "wrong losses"
+    return None
+
+
+@probe(
+    "jacobians_hessians_train_head_only_frozen",
+    function="train_head_only",
+    compare=_losses_fell,
+)
+def train_head_only_fixed():
+    rng = np.random.default_rng(29_303)
+    for widths, steps, lr in [([4, 16, 16, 3], 25, 0.5), ([6, 10, 4], 8, 0.3)]:
+        model = _model(rng, widths, "ReLU", _BODY_AND_HEAD_CHANGED, scale=0.5)
+        X, y = rng.standard_normal((64, widths[0])), rng.integers(0, widths[-1], 64)
+        yield call(model, tensor(X), tensor(y), steps, lr).recording_args()
+
+
+@probe(
+    "jacobians_hessians_train_head_only_oracle",
+    function="train_head_only",
+    compare=_same_losses,
+)
+def train_head_only_random():
+    rng = np.random.default_rng(52_673)
+    model = _model(rng, [3, 8, 2], "Tanh", _HEAD_GRADS_UNCHECKED, scale=0.5)
+    X, y = rng.standard_normal((20, 3)), rng.integers(0, 2, 20)
+    yield call(model, tensor(X), tensor(y), 3, 0.1).recording_args()
+    for widths, steps, lr in [
+        ([5, 7, 4], 10, 0.3),
+        ([6, 12, 12, 9, 5], 15, 0.2),
+        ([4, 6, 3], 1, 0.5),
+    ]:
+        model = _model(rng, widths, "ReLU", _HEAD_GRADS_UNCHECKED)
+        X, y = rng.standard_normal((50, widths[0])), rng.integers(0, widths[-1], 50)
+        yield call(model, tensor(X), tensor(y), steps, lr).recording_args()

@@ -1,0 +1,131 @@
+"""The sandbox itself, probed from inside by a real process (bubblewrap, as root or not).
+
+Each test runs a small Python program in :func:`autograder.sandbox.wrap` and reads back what it
+could and could not do. The adversarial suite (tests/adversarial/) attacks the whole grader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import Limits, detect, reap, wrap
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None and not os.environ.get("CI"),
+    reason="bubblewrap is not installed (CI installs it: apt-get install bubblewrap)",
+)
+
+PROBE = r"""
+import json, os, socket, sys, resource
+found = {"uid": os.getuid(), "cwd": os.getcwd(), "files": sorted(os.listdir("."))}
+found["solutions_visible"] = os.path.exists(sys.argv[1])
+found["workspace_visible"] = os.path.exists(sys.argv[2])
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[3])), timeout=2).sendall(b"leak")
+    found["network"] = "connected"
+except OSError as err:
+    found["network"] = type(err).__name__
+try:
+    open("/usr/evil", "w")
+    found["system_writable"] = True
+except OSError:
+    found["system_writable"] = False
+open("/tmp/scratch", "w").write("ok")
+found["limits"] = {name: resource.getrlimit(getattr(resource, name))[1]
+                   for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE")}
+found["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
+try:
+    input()
+    found["stdin"] = "read"
+except EOFError:
+    found["stdin"] = "EOF"
+print(json.dumps(found))
+"""
+
+
+def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Path) -> None:
+    sandbox = detect(Limits(memory_bytes=3 * 2**30, processes=64)).for_worker()
+    assert sandbox.isolated
+    private, workdir = tmp_path / "kernel" / "sandbox", tmp_path / "work"
+    private.mkdir(parents=True)
+    workdir.mkdir()
+    (workdir / "data.txt").write_text("the submission's own file")
+    workspace = tmp_path / "workspace" / "gradebook.db"
+    workspace.parent.mkdir()
+    workspace.write_text("secret")
+    connections = []
+    server = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
+    solutions = ROOT / "solutions" / "01_linear_algebra" / "linear_algebra.ipynb"
+    argv = [sys.executable, "-c", PROBE, str(solutions), str(workspace)]
+    argv.append(str(server.getsockname()[1]))
+    done = subprocess.run(
+        wrap(sandbox, argv, private, workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    server.close()
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["cwd"] == "/submission" and found["files"] == ["data.txt"]
+    assert not found["solutions_visible"] and not found["workspace_visible"]
+    assert found["network"] != "connected" and not connections
+    assert not found["system_writable"]
+    assert found["limits"] == {
+        "RLIMIT_AS": 3 * 2**30,
+        "RLIMIT_NPROC": 64,
+        "RLIMIT_FSIZE": Limits().file_bytes,
+    }
+    assert found["processes"] <= 3  # bubblewrap's init, the shell it became, and the probe
+    assert found["stdin"] == "EOF"
+    if os.geteuid() == 0:
+        assert found["uid"] == sandbox.uid != 0
+
+
+def test_a_daemon_dies_with_its_sandbox(tmp_path: Path) -> None:
+    sandbox = detect().for_worker()
+    private, workdir = tmp_path / "kernel" / "sandbox", tmp_path / "work"
+    private.mkdir(parents=True)
+    workdir.mkdir()
+    marker = f"daemon-marker-{os.getpid()}"
+    daemon = (
+        "import os, subprocess, time\n"
+        f"subprocess.Popen(['sh', '-c', 'sleep 600; : {marker}'], start_new_session=True)\n"
+        "print('started', flush=True)\n"
+    )
+    argv = [sys.executable, "-c", daemon]
+    subprocess.run(wrap(sandbox, argv, private, workdir), timeout=60, check=False)
+    reap(sandbox.uid)
+    alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert alive.stdout.strip() == "", f"left behind: {alive.stdout}"
+
+
+def test_without_bubblewrap_grading_works_under_limits_and_says_so(tmp_path: Path) -> None:
+    """What a machine without bubblewrap gets: the limits, a user of its own, and a warning in
+    the summary, the ledger and the report."""
+    from autograder.config import GradingConfig
+    from autograder.grade import grade_run
+    from autograder.report import write_report
+    from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+
+    course = toy_course(tmp_path / "course")
+    kinds = ["correct", "wrong"]
+    write_class(tmp_path / "subs", TOY_ASSIGNMENT, course_notebooks(course, TOY_ASSIGNMENT), kinds)
+    options = GradingConfig(workers=1, isolation="limits")
+    run = grade_run(course, tmp_path / "ws", TOY_ASSIGNMENT, tmp_path / "subs", options)
+    assert [(r.status, r.score) for r in run.results] == [("graded", 3.0), ("graded", 0.0)]
+    assert "REDUCED ISOLATION" in run.summary
+    page = write_report(tmp_path / "ws", TOY_ASSIGNMENT, tmp_path / "report.html").read_text()
+    assert "Isolation was reduced" in page and "2 with limits" in page
