@@ -55,7 +55,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}")
         failed += bool(problems)
+        failed += _check_probes(result.notebook)
     return 1 if failed else 0
+
+
+def _check_probes(notebook: Path) -> bool:
+    """Print what is wrong with a notebook's probes; True when something is."""
+    import tempfile
+
+    from autograder.probes import author_check, load, probes_file
+
+    with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
+        problems = author_check(notebook, Path(tmp))
+    bad = {kind: names for kind, names in problems.items() if names}
+    count = len(load(probes_file(notebook)))
+    print(
+        f"{notebook}: {count} probes, every grade cell guarded, reference agrees, stub fails all"
+        if not bad
+        else f"{notebook}: probe problems"
+    )
+    for kind, names in bad.items():
+        print(f"  - {kind}: {', '.join(names)}")
+    return bool(bad)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +89,28 @@ class Call:
     kwargs: dict[str, Any] = field(default_factory=dict)
     backward: np.ndarray | None = None  # run result.backward(this); record the inputs' .grad
     record_args: bool = False  # record the arguments after the call (for in-place updates)
+    under: str | None = None  # source of a context manager the call runs in: a rule to keep
 
     def with_backward(self, grad_output: Any) -> Call:
         """Also backpropagate ``grad_output`` and record the gradient of every tensor argument
         made with ``requires_grad=True``."""
-        return Call(self.args, self.kwargs, np.asarray(grad_output), self.record_args)
+        return replace(self, backward=np.asarray(grad_output))
 
     def recording_args(self) -> Call:
         """Also record every argument as it is after the call (for functions that update their
         arguments in place)."""
-        return Call(self.args, self.kwargs, self.backward, True)
+        return replace(self, record_args=True)
+
+    def under_rule(self, manager: str) -> Call:
+        """Run the call inside the context manager that ``manager`` (source text) evaluates to,
+        in the notebook's namespace, so a rule of the exercise is checked too:
+        ``"coursekit.forbid_calls(what='matmul_broadcast')"``, ``"torch.no_grad()"``, or
+        ``"checked(OpRecorder(), lambda rec: not rec.backward_ops())"`` (``checked(manager,
+        test)`` fails the call when ``test(manager)`` is false after the block). An
+        ``AssertionError`` from the manager, or a failed test, is recorded as the exception
+        ``RuleBroken``. The rule runs in the student's process: see the threat model."""
+        compile(manager, "<probe rule>", "eval")
+        return replace(self, under=manager)
 
 
 def call(*args: Any, **kwargs: Any) -> Call:
@@ -215,6 +228,7 @@ def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
                 "kwargs": {k: _encode(v, arrays) for k, v in c.kwargs.items()},
                 "backward": None if c.backward is None else _encode(c.backward, arrays),
                 "record_args": c.record_args,
+                "under": c.under,
             }
             for c in p.calls()
         ]
@@ -307,6 +321,21 @@ def _probe_run(name, inputs, outputs):
             return v
         return {"unsupported": type(v).__name__}
 
+    import contextlib
+
+    class RuleBroken(Exception):
+        pass
+
+    @contextlib.contextmanager
+    def checked(manager, test=None):
+        try:
+            with manager as entered:
+                yield entered
+        except AssertionError as err:
+            raise RuleBroken(str(err)) from None
+        if test is not None and not test(manager):
+            raise RuleBroken()
+
     function = globals().get(spec["function"])
     results = []
     for c in spec["calls"]:
@@ -316,7 +345,11 @@ def _probe_run(name, inputs, outputs):
         try:
             if function is None:
                 raise NameError(spec["function"] + " is not defined")
-            result = function(*args, **kwargs)
+            rule = contextlib.nullcontext()
+            if c.get("under"):
+                rule = eval(c["under"], {**globals(), "checked": checked})
+            with checked(rule):
+                result = function(*args, **kwargs)
             record = {"result": encode(result)}
             if c["backward"] is not None:
                 grad_output = decode(c["backward"], [])
@@ -435,6 +468,8 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return None
         if isinstance(want, Raised):
             return f"should raise {want.name}"
+        if got.name == "RuleBroken":
+            return "broke a rule of the exercise (a forbidden call, say: see its instructions)"
         return f"raised {got.name}"
     if isinstance(got, Unsupported):
         return f"returned a {got.type_name}, which is not plain data"
@@ -565,12 +600,19 @@ def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
         "solution": [],
         "stub": [],
     }
-    code = [c for c in nb.cells if c.cell_type == "code" and not is_grade(c)]
+    code = [  # what the grader's probe kernel runs: setup and answer cells, no demonstrations
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not is_grade(c)
+    ]
     clear = ClearSolutions(code_stub={"python": "raise NotImplementedError()"})
     stubbed, _ = clear.preprocess(nbformat.from_dict({**nb, "cells": code}), {})
-    want = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "a")
-    again = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "b")
-    got = try_in_namespace(_code_namespace(c.source for c in stubbed.cells), probes, folder / "c")
+    with contextlib.redirect_stdout(io.StringIO()):  # what the notebook's cells print
+        want = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "a")
+        again = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "b")
+        got = try_in_namespace(
+            _code_namespace(c.source for c in stubbed.cells), probes, folder / "c"
+        )
     for p in probes:
         if verdict(p, again[p.name], want[p.name]) is not None:
             problems["solution"].append(p.name)

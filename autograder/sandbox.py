@@ -194,6 +194,7 @@ def environment(private: Path) -> dict[str, str]:
         "MPLBACKEND": "agg",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONSAFEPATH": "1",  # a planted ipykernel_launcher.py in /submission is not imported
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "NBGRADER_EXECUTION": "autograde",
         "COURSEKIT_DEVICE": "cpu",
@@ -208,14 +209,18 @@ def wrap(sandbox: Sandbox, argv: list[str], private: Path, workdir: Path) -> lis
     ``private`` (the kernel's connection file and IPC sockets) is the only host folder it may
     write; ``workdir`` holds the submission's files, copied into ``/submission`` at start.
     """
+    if not sandbox.isolated:
+        # the same settings as inside the sandbox (one thread per kernel, the CPU, ...), so that
+        # the modes differ only in what confines the kernel
+        settings = {**environment(private), "HOME": str(private), "MPLCONFIGDIR": str(private)}
+        settings["PATH"] = os.environ.get("PATH", settings["PATH"])
+        argv = ["env", *(f"{k}={v}" for k, v in settings.items()), *argv]
     if sandbox.mode == "none":
         return argv
     _share(private, workdir, sandbox.uid, own_workdir=not sandbox.isolated)
     inner = [*_prlimit(sandbox.limits), *_drop_user(sandbox.uid)]
     if not sandbox.isolated:
-        settings = {**environment(private), "HOME": str(private), "MPLCONFIGDIR": str(private)}
-        settings["PATH"] = os.environ.get("PATH", settings["PATH"])
-        return [*inner, "env", *(f"{k}={v}" for k, v in settings.items()), *argv]
+        return [*inner, *argv]
     env: list[str] = ["--clearenv"]
     for key, value in environment(private).items():
         env += ["--setenv", key, value]

@@ -154,12 +154,17 @@ def grade_notebook(
 
 
 def probe_notebook(released: Any, given: Answers, names: list[str], private: Path) -> Any:
-    """The notebook that runs probes ``names``: the released notebook's code cells but its
-    tests, with the answers in them, then one runner cell per probe."""
+    """The notebook that runs probes ``names``: the released notebook's setup and answer cells
+    (its nbgrader cells that are not tests; demonstrations that merely call an answer are left
+    out, so that a crash there cannot cost every probe), then one runner cell per probe."""
     import nbformat
 
     nb = rebuild(released, given)
-    cells = [c for c in nb.cells if c.cell_type == "code" and not _is_grade(c)]
+    cells = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not _is_grade(c)
+    ]
     cells += [
         nbformat.v4.new_code_cell(
             runner_cell(name, str(private / PROBES_IN), str(private / PROBES_OUT))

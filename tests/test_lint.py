@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PYTHON_PATHS = ["coursekit", "autograder", "tests", "benchmarks", "book/_ext", "dev.py"]
+PYTHON_PATHS += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("solutions/*/*.probes.py"))
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:

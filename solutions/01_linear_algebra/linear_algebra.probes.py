@@ -14,7 +14,9 @@ F64 = np.float64
 
 @probe("linear_algebra_matmul_broadcast_fixed", function="matmul_broadcast")
 def matmul_fixed():
-    yield call(tensor(np.array([[1.0, 2.0], [3.0, 4.0]])), tensor(np.array([[5.0, 6.0], [7.0, 8.0]])))
+    yield call(
+        tensor(np.array([[1.0, 2.0], [3.0, 4.0]])), tensor(np.array([[5.0, 6.0], [7.0, 8.0]]))
+    )
     row, col = np.array([[1.0, 2.0, 3.0]]), np.array([[1.0], [1.0], [1.0]])
     yield call(tensor(row), tensor(col))
     yield call(tensor(col), tensor(row))
@@ -27,15 +29,30 @@ def matmul_batched():
         n, k, m = (int(v) for v in rng.integers(1, 7, size=3))
         batch = [int(v) for v in rng.integers(1, 4, size=int(rng.integers(0, 3)))]
         batch_a = [1 if rng.random() < 0.3 else b for b in batch]
-        batch_b = [1 if rng.random() < 0.3 else b for b in batch][int(rng.integers(0, len(batch) + 1)):]
-        yield call(tensor(rng.standard_normal((*batch_a, n, k))),
-                   tensor(rng.standard_normal((*batch_b, k, m))))
+        batch_b = [1 if rng.random() < 0.3 else b for b in batch][
+            int(rng.integers(0, len(batch) + 1)) :
+        ]
+        yield call(
+            tensor(rng.standard_normal((*batch_a, n, k))),
+            tensor(rng.standard_normal((*batch_b, k, m))),
+        )
     yield call(tensor(rng.standard_normal((2, 3))), tensor(rng.standard_normal((4, 5))))  # raises
+    # the exercise's rule: broadcasting, not a matrix-multiply routine
+    rule = "coursekit.forbid_calls(what='matmul_broadcast')"
+    yield call(
+        tensor(rng.standard_normal((2, 3, 4))), tensor(rng.standard_normal((4, 5)))
+    ).under_rule(rule)
 
 
 @probe("linear_algebra_broadcast_shape_fixed", function="broadcast_shape")
 def broadcast_fixed():
-    for a, b in [((8, 1, 6, 1), (7, 1, 5)), ((5, 4), (1,)), ((), (3,)), ((3,), (4,)), ((2, 3), (3, 2))]:
+    for a, b in [
+        ((8, 1, 6, 1), (7, 1, 5)),
+        ((5, 4), (1,)),
+        ((), (3,)),
+        ((3,), (4,)),
+        ((2, 3), (3, 2)),
+    ]:
         yield call(a, b)
 
 
@@ -97,7 +114,11 @@ def _sampling_case(rng, channels, height, width, shape, requires_grad=False):
 @probe("linear_algebra_bilinear_sample_oracle", function="bilinear_sample")
 def bilinear_random():
     rng = np.random.default_rng(24_680)
-    for channels, height, width, shape in [(1, 2, 2, (5,)), (3, 9, 4, (2, 6)), (2, 16, 11, (3, 4, 5))]:
+    for channels, height, width, shape in [
+        (1, 2, 2, (5,)),
+        (3, 9, 4, (2, 6)),
+        (2, 16, 11, (3, 4, 5)),
+    ]:
         yield call(*_sampling_case(rng, channels, height, width, shape))
 
 

@@ -7,6 +7,10 @@ mirror the hidden tests of the notebook beside this file, with other seeds.
 The callables, generators and models that numerical_jacobian, hvp, power_iteration and
 train_head_only take are expr(...) arguments, built inside the sandbox from the source text and
 plain data given here.
+
+Structural rules the hidden tests check (derive by hand: no autograd; never build a large matrix)
+are kept by calls made ``.under_rule(...)``: the call runs inside the notebook's ``OpRecorder``,
+and a rule broken is recorded as the exception ``RuleBroken``, which the reference never raises.
 """
 
 import numpy as np
@@ -14,6 +18,23 @@ import numpy as np
 from autograder.probes import call, expr, probe, tensor
 
 F64 = np.float64
+
+
+#: The rule of the derived Jacobians and Hessians: no backward (autograd) op runs in the call.
+NO_AUTOGRAD = "checked(OpRecorder(), lambda rec: not rec.backward_ops())"
+
+
+def _no_autograd_smaller_than(entries):
+    """No backward op runs, and no tensor the call makes has ``entries`` elements or more."""
+    return (
+        "checked(OpRecorder(), lambda rec: not rec.backward_ops()"
+        f" and rec.largest < {int(entries)})"
+    )
+
+
+def _smaller_than(entries):
+    """No tensor the call makes has ``entries`` elements or more."""
+    return f"checked(OpRecorder(), lambda rec: rec.largest < {int(entries)})"
 
 
 def _orthogonal(rng, dim):
@@ -37,6 +58,8 @@ def tanh_random():
     yield call(tensor(rng.standard_normal(6)))
     for n in (1, 17, 64):
         yield call(tensor(3 * rng.standard_normal(n)))
+    for n in (1, 17, 64):  # derived, not autograd: no backward op may run
+        yield call(tensor(3 * rng.standard_normal(n))).under_rule(NO_AUTOGRAD)
 
 
 # ---- 3. linear_jacobian_input, linear_jacobian_weights ------------------------------------------
@@ -77,8 +100,12 @@ def softmax_fixed():
 def softmax_random():
     rng = np.random.default_rng(91_447)
     yield call(tensor(rng.standard_normal(5)))
-    for n, scale, offset in [(1, 1.0, 0.0), (7, 1.0, 0.0), (12, 30.0, 800.0), (30, 5.0, -900.0)]:
+    cases = [(1, 1.0, 0.0), (7, 1.0, 0.0), (12, 30.0, 800.0), (30, 5.0, -900.0)]
+    for n, scale, offset in cases:
         yield call(tensor(scale * rng.standard_normal(n) + offset))
+    for n, scale, offset in cases:  # derived, not autograd: no backward op may run
+        z = tensor(scale * rng.standard_normal(n) + offset)
+        yield call(z).under_rule(NO_AUTOGRAD)
 
 
 # ---- 5. logistic_hessian ------------------------------------------------------------------------
@@ -87,8 +114,14 @@ def softmax_random():
 @probe("jacobians_hessians_logistic_hessian_oracle", function="logistic_hessian")
 def logistic_random():
     rng = np.random.default_rng(38_197)
-    for n, d, scale in [(20, 4, 1.0), (1, 1, 1.0), (50, 3, 0.5), (33, 12, 2.0), (200, 6, 4.0)]:
+    cases = [(20, 4, 1.0), (1, 1, 1.0), (50, 3, 0.5), (33, 12, 2.0), (200, 6, 4.0)]
+    for n, d, scale in cases:
         yield call(tensor(rng.standard_normal((n, d))), tensor(scale * rng.standard_normal(d)))
+    # derived, not autograd; and where N > D, no (N, N) matrix diag(p (1 - p)): scale X's rows
+    for n, d, scale in cases:
+        rule = _no_autograd_smaller_than(n * n) if n > d else NO_AUTOGRAD
+        X, w = tensor(rng.standard_normal((n, d))), tensor(scale * rng.standard_normal(d))
+        yield call(X, w).under_rule(rule)
 
 
 def _symmetric_psd_close(got, want):
@@ -242,6 +275,15 @@ def hvp_large():
     yield call(
         expr("lambda u: torch.log(torch.cosh(X @ u)).mean()", X=tensor(X)), tensor(w), tensor(v)
     )
+    # H is never formed: no tensor the call makes has d * d / 4 entries or more
+    for n, d, loss in [
+        (30, 2000, softplus),
+        (17, 3000, "lambda u: torch.log(torch.cosh(X @ u)).mean()"),
+    ]:
+        X = rng.standard_normal((n, d))
+        w, v = 0.1 * rng.standard_normal(d), rng.standard_normal(d)
+        loss_fn = expr(loss, X=tensor(X))
+        yield call(loss_fn, tensor(w), tensor(v)).under_rule(_smaller_than(d * d // 4))
 
 
 # ---- 7. power_iteration -------------------------------------------------------------------------

@@ -13,6 +13,12 @@ with :func:`_digits_accuracy`, which evaluates the returned parameters on the va
 the split here, in the trusted process. A ``torch.Generator`` is not plain data, so these calls
 pass ``generator=None`` (torch then draws from its default generator, which the reference
 accepts too).
+
+Structural rules the hidden tests check are kept by calls made ``.under_rule(...)``: cross_entropy
+may not call the library's cross-entropy (``coursekit.forbid_calls``), and mlp_loss_and_grads and
+batchnorm_backward must work under ``torch.no_grad()`` (computed by hand, not by autograd). A rule
+broken is recorded as an exception (``RuleBroken``, or autograd's own error), which the reference
+never raises.
 """
 
 import math
@@ -23,6 +29,14 @@ import torch
 from autograder.probes import call, probe, tensor
 
 EPS = 1e-5  # batchnorm_forward's default
+
+#: cross_entropy by hand: the names the hidden test forbids (the library's own routines).
+NO_LIBRARY_CROSS_ENTROPY = (
+    'coursekit.forbid_calls(frozenset({"cross_entropy", "log_softmax", "logsumexp", "nll_loss"}),'
+    ' what="cross_entropy")'
+)
+#: Gradients by hand: with autograd switched off, nothing changes.
+NO_GRAD = "torch.no_grad()"
 
 
 def _normal(rng, *shape, scale=1.0, shift=0.0):
@@ -157,6 +171,10 @@ def cross_entropy_huge():
         tensor(np.array([[1e4, -1e4, 0.0], [-3e4, -3e4 + 1.0, -3e4 - 2.0]])),
         tensor(np.array([1, 0], dtype=np.int64)),
     )
+    # by hand: none of the library's cross-entropy routines may run
+    for n, c, scale in [(3, 4, 1.0), (8, 5, 1e4), (16, 10, 3.0)]:
+        logits = tensor(_normal(rng, n, c, scale=scale))
+        yield call(logits, _labels(rng, n, c)).under_rule(NO_LIBRARY_CROSS_ENTROPY)
 
 
 @probe("backprop_cross_entropy_stable", function="cross_entropy", rtol=1e-5, atol=1e-6)
@@ -209,6 +227,8 @@ def mlp_random():
     ]
     for n, d, h, c in shapes:
         yield _mlp_case(rng, n, d, h, c)
+    for n, d, h, c in [(9, 4, 7, 3), (12, 6, 5, 4)]:  # by hand: autograd switched off
+        yield _mlp_case(rng, n, d, h, c).under_rule(NO_GRAD)
 
 
 # ---- sgd_step ------------------------------------------------------------------------------------
@@ -264,6 +284,12 @@ def batchnorm_random():
         yield call(tensor(_normal(rng, n, d, scale=3.0, shift=-1.0)), _batchnorm_cache(x, gamma))
     x = _normal(rng, 6, 3)  # gamma = 1 (beta = 0): the plain normalization
     yield call(tensor(_normal(rng, 6, 3)), _batchnorm_cache(x, np.ones(3)))
+    # the formula needs no autograd: it gives the same under torch.no_grad()
+    x = _normal(rng, 6, 3)
+    yield call(tensor(_normal(rng, 6, 3)), _batchnorm_cache(x, np.ones(3))).under_rule(NO_GRAD)
+    x, gamma = _normal(rng, 10, 4, scale=3.0, shift=-1.0), _normal(rng, 4, scale=3.0, shift=-1.0)
+    cache = _batchnorm_cache(x, gamma)
+    yield call(tensor(_normal(rng, 10, 4, scale=3.0, shift=-1.0)), cache).under_rule(NO_GRAD)
 
 
 # ---- train_digits --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Hostile submissions against the autograder: see README.md in this folder."""

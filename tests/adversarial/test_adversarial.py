@@ -1,0 +1,380 @@
+"""Hostile submissions, graded for real: one run grades them all, then one test per attack.
+
+The batch (``attacks.py``; the table is in README.md) is graded by ONE ``grade_run`` with two
+workers and short limits, in a workspace where an honest student was graded by an earlier run.
+Each attack's test checks its exact score and status; the batch-level tests check what no single
+score shows: the gradebook, the honest student, secrets in outputs and feedback, a TCP server on
+the host that nobody may reach, a marker file that only an unpickler could create, and processes
+left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.config import CourseConfig, GradingConfig
+from autograder.grade import GradeResult, grade_run
+from autograder.ledger import Ledger
+from autograder.tasks import RECORDED
+from autograder.workspace import Workspace
+from tests.adversarial import attacks as A
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None and not os.environ.get("CI"),
+    reason="bubblewrap (Debian package 'bubblewrap') is not installed: the adversarial batch "
+    "needs the real sandbox (CI installs it, and there these tests always run)",
+)
+
+# Seconds per cell: loops are cut after this. A cell here needs under 2 s, but up to 5 s beside
+# the fork bomb (which competes for the same cores): keep a margin.
+CELL_TIMEOUT = 10
+NOTEBOOK_TIMEOUT = 60  # for the notebook, and again for its probes
+SANDBOX_UIDS = 200_000  # sandbox users are 200000 + worker pid % 100000 (autograder.sandbox)
+PROBES_FILE = ROOT / "solutions" / A.ASSIGNMENT / "linear_algebra.probes.py"
+
+
+class Listener:
+    """A TCP and UDP server on every IPv4 address of the host, recording whatever reaches it."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("0.0.0.0", 0))
+        self.tcp.listen(16)
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("0.0.0.0", self.port))
+        self.received: list[tuple[str, str, bytes]] = []  # (kind, peer, data)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.tcp, self.udp], [], [], 0.2)
+            for sock in ready:
+                if sock is self.tcp:
+                    conn, peer = self.tcp.accept()
+                    conn.settimeout(2)
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        data = b""
+                    conn.close()
+                    self.received.append(("tcp", str(peer), data))
+                else:
+                    data, peer = self.udp.recvfrom(4096)
+                    self.received.append(("udp", str(peer), data))
+
+    def __enter__(self) -> Listener:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.5)  # what is on its way still arrives
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.tcp.close()
+        self.udp.close()
+
+
+def host_addresses() -> tuple[str, ...]:
+    """The host's IPv4 addresses: loopback, its name's, and the one of its default route."""
+    found = ["127.0.0.1"]
+    with contextlib.suppress(OSError):
+        found += [a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            found.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    uid: int
+    cmdline: str
+
+
+def processes() -> list[Process]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(Process(int(entry.name), entry.stat().st_uid, cmdline))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class Batch:
+    ctx: A.Context
+    course: CourseConfig
+    workspace: Path
+    submissions: Path  # the hostile batch, one folder per student
+    honest_first: GradeResult  # the honest student, graded by the earlier run
+    results: dict[str, GradeResult]  # the hostile batch, by student
+    isolation: str
+    seconds: float  # the hostile run's wall time
+    received: list[tuple[str, str, bytes]]  # what reached the host's server
+    gradebook: dict[str, tuple[float, float]]  # student -> (score, max score) after the batch
+    uids: set[int]  # the sandbox users this module's runs used (when the grader runs as root)
+
+    def autograded(self, student: str) -> str:
+        return (self.workspace / "autograded" / student / A.ASSIGNMENT / A.NOTEBOOK).read_text()
+
+    def printed(self, student: str) -> str:
+        """Everything the cells of ``student``'s autograded notebook printed (no sources)."""
+        found = []
+        for cell in json.loads(self.autograded(student))["cells"]:
+            for output in cell.get("outputs", []):
+                found.append("".join(output.get("text", "")))
+                found.append(output.get("evalue", ""))
+                found.append("".join(output.get("data", {}).get("text/plain", "")))
+        return "\n".join(found)
+
+
+def _gradebook(ws: Workspace, students: list[str]) -> dict[str, tuple[float, float]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+        found = {}
+        for student in students:
+            submission = gb.find_submission(A.ASSIGNMENT, student)
+            found[student] = (float(submission.score), float(submission.max_score))
+        return found
+
+
+def _sandbox_uids(workspace: Path) -> set[int]:
+    """The sandbox users of the workers that graded in ``workspace`` (see Sandbox.for_worker)."""
+    if os.geteuid() != 0:
+        return set()
+    with Ledger(workspace) as ledger:
+        rows = ledger.rows(A.ASSIGNMENT)
+    return {SANDBOX_UIDS + int(r.worker.rsplit(":", 1)[1]) % 100_000 for r in rows.values()}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    base = tmp_path_factory.mktemp("adversarial")
+    workspace = base / "workspace"
+    course = CourseConfig(root=ROOT, cell_timeout=CELL_TIMEOUT)
+    options = GradingConfig(workers=2, notebook_timeout=NOTEBOOK_TIMEOUT)
+    token = f"adv{uuid.uuid4().hex[:12]}"
+    solution = nbformat.read(course.source / A.ASSIGNMENT / A.NOTEBOOK, as_version=4)
+    with Listener() as listener:
+        ctx = A.Context(
+            root=ROOT,
+            workspace=workspace,
+            honest=f"honest-{token}",  # unique: found in the gradebook and ledger only
+            token=token,
+            host_marker=base / "UNPICKLED",
+            port=listener.port,
+            host_addresses=host_addresses(),
+            probe_names=A.probe_names(PROBES_FILE),
+            probes_docstring=A.probes_docstring(PROBES_FILE),
+            hidden_line=A.hidden_line(solution),
+            exercise=nbformat.read(course.release / A.ASSIGNMENT / A.NOTEBOOK, as_version=4),
+            solution=solution,
+        )
+        honest = base / "honest" / ctx.honest / A.ASSIGNMENT
+        honest.mkdir(parents=True)
+        (honest / A.NOTEBOOK).write_text(A.honest(ctx))
+        first = grade_run(course, workspace, A.ASSIGNMENT, base / "honest", options)
+
+        submissions = base / "hostile"
+        A.write(ctx, submissions, A.ATTACKS)
+        started = time.monotonic()
+        run = grade_run(course, workspace, A.ASSIGNMENT, submissions, options)
+        seconds = time.monotonic() - started
+    ws = Workspace(workspace, course)
+    students = [ctx.honest, *(a.name for a in A.ATTACKS)]
+    return Batch(
+        ctx=ctx,
+        course=course,
+        workspace=workspace,
+        submissions=submissions,
+        honest_first=first.results[0],
+        results={r.student: r for r in run.results},
+        isolation=run.isolation,
+        seconds=seconds,
+        received=list(listener.received),
+        gradebook=_gradebook(ws, students),
+        uids=_sandbox_uids(workspace),
+    )
+
+
+# ---- one test per attack -----------------------------------------------------------------------
+
+
+def _case(attack: A.Attack) -> object:
+    marks = [pytest.mark.xfail(strict=True, reason=attack.bug)] if attack.bug else []
+    return pytest.param(attack, id=attack.name, marks=marks)
+
+
+@pytest.mark.parametrize("attack", [_case(a) for a in A.ATTACKS])
+def test_attack(batch: Batch, attack: A.Attack) -> None:
+    got = batch.results[attack.name]
+    outcome = f"got {got.score:g}/{got.max_score:g} {got.status} ({got.reason or 'no reason'})"
+    assert got.max_score == A.TOTAL, outcome
+    assert got.status in attack.statuses, outcome
+    assert got.score == attack.score, outcome
+
+
+def _errors(cell: dict) -> list[str]:
+    return [o.get("ename", "") for o in cell.get("outputs", []) if o["output_type"] == "error"]
+
+
+@pytest.mark.parametrize("attack", [_case(a) for a in A.ATTACKS if a.fools], ids=str)
+def test_only_the_probes_catch_what_fooled_the_kernel(batch: Batch, attack: A.Attack) -> None:
+    """The attack did make those visible tests pass in its kernel (so it is a real attack): their
+    only error is the probes' verdict, decided outside the kernel."""
+    cells = json.loads(batch.autograded(attack.name))["cells"]
+    for short in attack.fools:
+        tests = [c for c in cells if A.is_test_of(nbformat.from_dict(c), short)]
+        assert tests
+        for cell in tests:
+            grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+            assert _errors(cell) == ["HiddenChecksFailed"], f"{grade_id}: {_errors(cell)}"
+
+
+# ---- the batch as a whole ----------------------------------------------------------------------
+
+
+def test_the_kernels_ran_in_bubblewrap(batch: Batch) -> None:
+    assert batch.isolation.startswith("bubblewrap"), batch.isolation
+
+
+def test_every_submission_got_a_recorded_status(batch: Batch) -> None:
+    assert sorted(batch.results) == sorted(a.name for a in A.ATTACKS)
+    for student, result in batch.results.items():
+        assert result.status in RECORDED, f"{student}: {result.status} ({result.reason})"
+        assert not result.skipped, student
+
+
+def test_every_submission_stays_within_its_time_limits(batch: Batch) -> None:
+    """The notebook and then its probes each get NOTEBOOK_TIMEOUT, plus kernel start-ups."""
+    slow = {s: r.seconds for s, r in batch.results.items() if r.seconds > 2 * NOTEBOOK_TIMEOUT + 30}
+    assert slow == {}
+
+
+def test_gradebook_holds_the_scores_the_run_reported(batch: Batch) -> None:
+    reported = {s: (r.score, r.max_score) for s, r in batch.results.items()}
+    assert {s: batch.gradebook[s] for s in reported} == reported
+
+
+def test_the_honest_student_graded_earlier_keeps_full_marks(batch: Batch) -> None:
+    assert (batch.honest_first.status, batch.honest_first.score) == ("graded", A.TOTAL)
+    assert batch.gradebook[batch.ctx.honest] == (A.TOTAL, A.TOTAL)
+    with Ledger(batch.workspace) as ledger:
+        row = ledger.rows(A.ASSIGNMENT)[batch.ctx.honest]
+    assert (row.status, row.score) == ("graded", A.TOTAL)
+    assert sum(points for _, points in A.FUNCTIONS.values()) == A.TOTAL
+
+
+def test_no_secret_reaches_outputs_or_feedback(batch: Batch) -> None:
+    from autograder.feedback import feedback
+
+    secrets = batch.ctx.secrets()
+    printed = batch.printed("read_secrets")
+    assert "secrets scan done" in printed, "the scan did not run"
+    assert "LEAKED" not in printed, printed
+    for student in batch.results:
+        path = batch.workspace / "autograded" / student / A.ASSIGNMENT / A.NOTEBOOK
+        if path.is_file():
+            notebook = path.read_text()
+            for what, secret in secrets.items():
+                assert secret not in notebook, f"{student}'s autograded notebook shows {what}"
+    pages = feedback(Workspace(batch.workspace, batch.course), A.ASSIGNMENT, ["read_secrets"])
+    assert pages
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+        assert "secrets scan done" in text
+        for what, secret in secrets.items():
+            assert secret not in text, f"the feedback shows {what}"
+
+
+def test_the_host_server_got_no_connection(batch: Batch) -> None:
+    assert batch.received == []
+    printed = batch.printed("network")
+    assert "network attempts done" in printed and "CONNECTED" not in printed, printed
+
+
+def test_nobody_unpickled_the_payloads(batch: Batch) -> None:
+    assert not batch.ctx.host_marker.exists()
+    planted = batch.submissions / "pickle_payloads" / A.ASSIGNMENT / "results.pkl"
+    assert planted.is_file()  # the payload was there to be found
+
+
+def test_the_gradebook_was_not_reachable_from_a_kernel(batch: Batch) -> None:
+    printed = batch.printed("forged_results")
+    assert "forged results planted" in printed and "TAMPERED" not in printed, printed
+
+
+def test_input_fails_at_once(batch: Batch) -> None:
+    got = batch.results["stdin_input"]
+    assert got.status == "graded" and "interrupted" not in got.reason, got.reason
+    assert "StdinNotImplementedError" in batch.autograded("stdin_input")
+
+
+def test_no_process_left_behind(batch: Batch) -> None:
+    """No process of the batch survives it: none with its marker (the daemon's argv, the fork
+    bomb's command line), and none of the sandbox users its workers ran kernels as. Only those
+    users: other graders on the same machine (another test module, a colleague's run) own other
+    uids >= 200000 that come and go."""
+
+    def leftovers() -> list[Process]:
+        return [p for p in processes() if batch.ctx.token in p.cmdline or p.uid in batch.uids]
+
+    assert "daemon started" in batch.printed("daemon")
+    deadline = time.monotonic() + 10
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert leftovers() == []
+
+
+def test_a_regrade_gives_identical_results(batch: Batch, tmp_path: Path) -> None:
+    chosen = ["noisy_correct", "silenced_errors", "sys_exit"]  # fairness, tampering, resources
+    for student in chosen:
+        shutil.copytree(batch.submissions / student, tmp_path / student)
+    options = GradingConfig(workers=2, notebook_timeout=NOTEBOOK_TIMEOUT, force=True)
+    again = grade_run(batch.course, batch.workspace, A.ASSIGNMENT, tmp_path, options)
+    assert not any(r.skipped for r in again.results)
+    first = {s: (batch.results[s].score, batch.results[s].status) for s in chosen}
+    assert {r.student: (r.score, r.status) for r in again.results} == first
+
+
+# ---- the catalogue itself ----------------------------------------------------------------------
+
+
+def test_points_per_function_are_what_the_attacks_assume() -> None:
+    exercise = nbformat.read(ROOT / "exercises" / A.ASSIGNMENT / A.NOTEBOOK, as_version=4)
+    for short, (_, points) in A.FUNCTIONS.items():
+        tests = [c for c in exercise.cells if A.is_test_of(c, short)]
+        assert sum(float(c.metadata.nbgrader["points"]) for c in tests) == points, short
+
+
+def test_readme_lists_every_attack() -> None:
+    readme = (Path(__file__).parent / "README.md").read_text()
+    assert A.readme_table() in readme, "regenerate: python -m tests.adversarial.attacks"
