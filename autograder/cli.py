@@ -69,6 +69,12 @@ def _check_probes(notebook: Path) -> bool:
         problems = author_check(notebook, Path(tmp))
     bad = {kind: names for kind, names in problems.items() if names}
     count = len(load(probes_file(notebook)))
+    if count == 0:
+        print(
+            f"{notebook}: WARNING: no probes ({probes_file(notebook).name}): its hidden tests "
+            "run in the student's kernel, where tampering can fool them"
+        )
+        return False
     print(
         f"{notebook}: {count} probes, every grade cell guarded, reference agrees, stub fails all"
         if not bad

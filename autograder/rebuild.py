@@ -91,9 +91,18 @@ def answers(cells: list[dict[str, Any]], released: Any) -> Answers:
     return found
 
 
-def rebuild(released: Any, given: Answers, hidden: frozenset[str] = frozenset()) -> Any:
+def rebuild(
+    released: Any,
+    given: Answers,
+    hidden: frozenset[str] = frozenset(),
+    tests: dict[str, str] | None = None,
+) -> Any:
     """A copy of ``released`` (a NotebookNode) with the student's answers in their cells; the
-    test cells in ``hidden`` (those with hidden tests) end with a comment that says so."""
+    test cells in ``hidden`` (those with hidden tests) end with a comment that says so.
+
+    ``tests`` (grade id -> source), when given, replaces the test cells' sources: the whole
+    tests, hidden ones included, for a notebook that has no probes to stand in for them.
+    """
     import copy
 
     from autograder.feedback import REDACTED
@@ -103,6 +112,8 @@ def rebuild(released: Any, given: Answers, hidden: frozenset[str] = frozenset())
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in given.sources:
             cell.source = given.sources[grade_id]
+        elif tests is not None and grade_id in tests:
+            cell.source = tests[grade_id]
         elif grade_id in hidden:
             cell.source = cell.source.rstrip("\n") + "\n" + REDACTED
         if cell.cell_type == "code":

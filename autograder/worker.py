@@ -120,7 +120,10 @@ def grade_notebook(
             "no answer cell was found (were the cells' nbgrader metadata removed?)",
         )
     hidden = frozenset(c.grade_id for c in trusted.cells if "BEGIN HIDDEN TESTS" in c.source)
-    nb = rebuild(released, given, hidden)
+    # NOTE: without probes, nothing stands in for the hidden tests: they run in the student's
+    # kernel, as in nbgrader, where tampering can fool them (`check` warns about such notebooks).
+    tests = None if trusted.probes else {c.grade_id: c.source for c in trusted.cells if c.locked}
+    nb = rebuild(released, given, hidden, tests)
     statuses, reasons = ["graded"], list(given.notes)
 
     started = time.perf_counter()
