@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +38,16 @@ NOTEBOOK_OUTPUT_BYTES = 16 * 2**20  # output a whole notebook may produce
 MESSAGE_BYTES = 64 * 2**20  # larger messages from a kernel are refused by the socket itself
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The notebook's own cells' outputs and failures, as they stood when the probes began."""
+
+    outputs: list[Any]
+    timed_out: list[str]
+    truncated: list[str]
+    failed: set[int]
+
+
 @functools.cache
 def _execute_class() -> type:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -47,13 +58,20 @@ def _execute_class() -> type:
     class DeadlineExecute(Execute):
         """nbgrader's Execute, plus a deadline for the whole notebook and a record of failures."""
 
-        def start(self, cell_limit: int, budget: float, kernel_log: IO[bytes]) -> None:
+        def start(
+            self,
+            cell_limit: int,
+            budget: float,
+            kernel_log: IO[bytes],
+            probe_from: int | None = None,
+        ) -> None:
             self.kernel_log = kernel_log  # the kernel's own stdout and stderr, not the worker's
             self.cell_limit = cell_limit  # what each cell gets, through ``timeout_func``
             self.budget = budget
             self.deadline = math.inf  # set when the first cell starts: kernel start is not counted
             self.stopped: tuple[str, str] | None = None  # (status, reason) once cells stop running
             self.stopped_at: int | None = None  # the index of the first cell that did not finish
+            self.expired = False  # stopped by the notebook's deadline, between two cells
             self.timed_out: list[str] = []  # "cell 3 (grade id) after 300 s", one per interrupt
             self.last_timeout = 0  # the limit given to the cell running now
             self.timeout_func = self._cell_timeout
@@ -61,6 +79,11 @@ def _execute_class() -> type:
             self.notebook_bytes = 0
             self.cell_bytes: dict[int, int] = {}
             self.truncated: list[str] = []
+            # The first probe cell, if the notebook ends with probes; when it starts, what the
+            # notebook's own cells produced is set aside (``snapshot``), so that nothing a probe
+            # call displays (an update_display of an earlier output, say) can reach the feedback.
+            self.probe_from = probe_from
+            self.snapshot: Snapshot | None = None
 
         def output(self, outs: Any, msg: Any, display_id: Any, cell_index: int) -> Any:
             """Keep output up to the caps; past them, drop it and say so once per cell."""
@@ -102,11 +125,19 @@ def _execute_class() -> type:
                 self.timed_out.append(f"{where} after {self.last_timeout} s")
 
         def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
+            if index == self.probe_from:
+                self.snapshot = Snapshot(
+                    outputs=copy.deepcopy([c.get("outputs") for c in self.nb.cells[:index]]),
+                    timed_out=list(self.timed_out),
+                    truncated=list(self.truncated),
+                    failed=set(self.failed),
+                )
             if self.deadline == math.inf:
                 self.deadline = time.monotonic() + self.budget
             if self.stopped is None and time.monotonic() >= self.deadline:
                 self.stopped = ("timed_out", f"the notebook ran past its {self.budget:g} s limit")
                 self.stopped_at = index
+                self.expired = True  # the cell at stopped_at never started
             if self.stopped is not None:
                 _not_run(cell, self.stopped[1])
                 return cell, resources
@@ -223,6 +254,7 @@ def run_notebook(
     sandbox: Sandbox,
     exchange: Callable[[Path, bool], None] | None = None,
     private: Path | None = None,
+    probe_from: int | None = None,
 ) -> tuple[Any, Any]:
     """Execute ``nb`` in a fresh kernel in ``sandbox``; return the executed notebook and the
     executor.
@@ -261,7 +293,7 @@ def run_notebook(
                 shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
                 extra_arguments=_kernel_arguments(nb),
             )
-            execute.start(task.cell_timeout, task.notebook_timeout, kernel_log)
+            execute.start(task.cell_timeout, task.notebook_timeout, kernel_log, probe_from)
             try:
                 run, _ = execute.preprocess(run, resources)
             except Exception as err:  # the kernel could not start, or died outside a cell

@@ -30,7 +30,7 @@ from autograder.kernel import QUIET, run_notebook
 from autograder.probes import BadResults, read_results, runner_cell
 from autograder.rebuild import Answers, Invalid, answers, read_submission, rebuild
 from autograder.sandbox import Sandbox, detect
-from autograder.tasks import GradeTask, NotebookResult, TrustedNotebook, worst
+from autograder.tasks import GradeTask, NotebookResult, ProbeSpec, TrustedNotebook, worst
 
 #: Where the probes' inputs and results sit in the kernel's private folder.
 PROBES_IN, PROBES_OUT = "probes-in", "probes-out"
@@ -126,23 +126,48 @@ def grade_notebook(
     nb = rebuild(released, given, hidden, tests)
     statuses, reasons = ["graded"], list(given.notes)
 
+    # The probes run in the same kernel, after the notebook's last cell (one kernel start, one
+    # import of torch); those that a crash or a hang there leaves undone get a fresh kernel.
+    first, left = len(nb.cells), list(trusted.probes)
     started = time.perf_counter()
-    nb, execute = run_notebook(nb, _resources(task, trusted, cwd), task, confined)
+    with tempfile.TemporaryDirectory(prefix="grade-") as scratch:
+        private = Path(scratch) / "sandbox"
+        written: dict[str, list[dict[str, Any]] | str] = {}
+        nb.cells += _runner_cells([p.name for p in left], private)
+        nb, execute = run_notebook(
+            nb,
+            _resources(task, trusted, cwd),
+            task,
+            confined,
+            _exchange(trusted, left, written) if left else None,
+            private,
+            probe_from=first if left else None,
+        )
     seconds = time.perf_counter() - started
-    if execute.stopped:
+    probes, left = _collect(nb, execute, first, left, written)
+    nb.cells = nb.cells[:first]
+    failed, timed_out, truncated = execute.failed, execute.timed_out, execute.truncated
+    if execute.snapshot is not None:  # the notebook as it was before any probe ran
+        for cell, outputs in zip(nb.cells, execute.snapshot.outputs, strict=True):
+            if outputs is not None:
+                cell.outputs = outputs
+        failed, timed_out = execute.snapshot.failed, execute.snapshot.timed_out
+        truncated = execute.snapshot.truncated
+    if execute.stopped and (execute.stopped_at is None or execute.stopped_at < first):
         statuses.append(execute.stopped[0])
         reasons.append(execute.stopped[1])
-    if execute.timed_out:
+    if timed_out:
         statuses.append("timed_out")
-        reasons.append(f"interrupted {', '.join(execute.timed_out)}")
-    if execute.truncated:
+        reasons.append(f"interrupted {', '.join(timed_out)}")
+    if truncated:
         statuses.append("output_limit")
-        reasons.append(f"output truncated in {', '.join(execute.truncated)}")
+        reasons.append(f"output truncated in {', '.join(truncated)}")
 
     nb, _ = LimitOutput(log=QUIET).preprocess(nb, {})
-    scores, comments = _scores(nb, trusted, execute.failed)
+    scores, comments = _scores(nb, trusted, failed)
     started = time.perf_counter()
-    probes = run_probes(task, trusted, given, cwd, confined) if trusted.probes else {}
+    if left:
+        probes.update(run_probes(task, trusted, given, cwd, confined, left))
     return NotebookResult(
         name=trusted.name,
         status=worst(statuses),
@@ -154,6 +179,61 @@ def grade_notebook(
         probes=probes,
         seconds_probing=time.perf_counter() - started,
     )
+
+
+def _runner_cells(names: list[str], private: Path) -> list[Any]:
+    import nbformat
+
+    return [
+        nbformat.v4.new_code_cell(
+            runner_cell(name, str(private / PROBES_IN), str(private / PROBES_OUT))
+        )
+        for name in names
+    ]
+
+
+def _exchange(trusted: TrustedNotebook, batch: list[ProbeSpec], out: dict) -> Any:
+    """What goes into the kernel's private folder (the probes' inputs) and comes out of it (their
+    results, read as untrusted data into ``out``)."""
+
+    def exchange(private: Path, before: bool) -> None:
+        if before:
+            (private / PROBES_IN).mkdir()
+            for name, data in trusted.probe_inputs:
+                (private / PROBES_IN / name).write_bytes(data)
+            (private / PROBES_OUT).mkdir()
+            (private / PROBES_OUT).chmod(0o777)  # the sandbox's user writes here
+            return
+        for p in batch:
+            try:
+                out[p.name] = read_results(private / PROBES_OUT, p.name, p.calls)
+            except BadResults as err:
+                out[p.name] = str(err)
+
+    return exchange
+
+
+def _collect(
+    nb: Any, execute: Any, first: int, left: list[ProbeSpec], written: dict
+) -> tuple[dict[str, list[dict[str, Any]] | str], list[ProbeSpec]]:
+    """The verdict data of the probes whose cells (from ``first`` on) ran, and the probes that
+    a stop of the kernel before their cell left undone."""
+    found: dict[str, list[dict[str, Any]] | str] = {}
+    stop = execute.stopped_at
+    if stop is not None and stop < first:  # the kernel stopped before any probe
+        return found, left
+    still = []
+    for index, p in enumerate(left, start=first):
+        errors = [o for o in nb.cells[index].get("outputs", []) if o.output_type == "error"]
+        if stop is not None and (index > stop or (index == stop and execute.expired)):
+            still.append(p)  # the kernel stopped before it: a new one runs it
+        elif stop == index and execute.stopped:
+            found[p.name] = execute.stopped[1]
+        elif errors or index in execute.failed:
+            found[p.name] = f"{errors[0].get('ename', 'error')}" if errors else "it failed"
+        else:
+            found[p.name] = written.get(p.name, "no results were written")
+    return found, still
 
 
 def probe_notebook(released: Any, given: Answers, names: list[str], private: Path) -> Any:
@@ -168,25 +248,27 @@ def probe_notebook(released: Any, given: Answers, names: list[str], private: Pat
         for c in nb.cells
         if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not _is_grade(c)
     ]
-    cells += [
-        nbformat.v4.new_code_cell(
-            runner_cell(name, str(private / PROBES_IN), str(private / PROBES_OUT))
-        )
-        for name in names
-    ]
+    cells += _runner_cells(names, private)
     return nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
 
 
 def run_probes(
-    task: GradeTask, trusted: TrustedNotebook, given: Answers, cwd: Path, confined: Sandbox
+    task: GradeTask,
+    trusted: TrustedNotebook,
+    given: Answers,
+    cwd: Path,
+    confined: Sandbox,
+    only: list[ProbeSpec] | None = None,
 ) -> dict[str, list[dict[str, Any]] | str]:
     """Each probe's records as the sandboxed kernel wrote them (checked for form, not trusted),
-    or the reason it has none. All probes share the notebook's time limit."""
+    or the reason it has none, from fresh kernels that run the setup and answer cells and then
+    the probes (``only`` these, by default all). A probe that stops its kernel fails alone: the
+    next kernel runs those after it. All share the notebook's time limit."""
     import nbformat
 
     released = nbformat.reads(trusted.release, as_version=4)
     found: dict[str, list[dict[str, Any]] | str] = {}
-    left = list(trusted.probes)
+    left = list(trusted.probes if only is None else only)
     deadline = time.monotonic() + task.notebook_timeout
     while left:
         budget = int(deadline - time.monotonic())
@@ -194,21 +276,6 @@ def run_probes(
             found.update({p.name: "the notebook's time limit was reached" for p in left})
             break
         written: dict[str, list[dict[str, Any]] | str] = {}
-
-        def exchange(private: Path, before: bool, batch: list = left, out: dict = written) -> None:
-            if before:
-                (private / PROBES_IN).mkdir()
-                for name, data in trusted.probe_inputs:
-                    (private / PROBES_IN / name).write_bytes(data)
-                (private / PROBES_OUT).mkdir()
-                (private / PROBES_OUT).chmod(0o777)  # the sandbox's user writes here
-                return
-            for p in batch:
-                try:
-                    out[p.name] = read_results(private / PROBES_OUT, p.name, p.calls)
-                except BadResults as err:
-                    out[p.name] = str(err)
-
         with tempfile.TemporaryDirectory(prefix="probes-") as scratch:
             private = Path(scratch) / "sandbox"
             nb, execute = run_notebook(
@@ -216,27 +283,17 @@ def run_probes(
                 _resources(task, trusted, cwd),
                 replace(task, notebook_timeout=budget),
                 confined,
-                exchange,
+                _exchange(trusted, left, written),
                 private,
             )
         first = len(nb.cells) - len(left)
-        stop = execute.stopped_at
-        if stop is not None and stop < first:  # the answers themselves did not get through
+        if execute.stopped_at is not None and execute.stopped_at < first:
+            # the answers themselves did not get through
             why = execute.stopped[1] if execute.stopped else "the answer cells did not run"
             found.update({p.name: f"the answer cells did not run: {why}" for p in left})
             break
-        still = []
-        for index, p in enumerate(left, start=first):
-            errors = [o for o in nb.cells[index].get("outputs", []) if o.output_type == "error"]
-            if stop is not None and index > stop:
-                still.append(p)  # the kernel stopped before it: a new one runs it
-            elif stop == index and execute.stopped:
-                found[p.name] = execute.stopped[1]
-            elif errors or index in execute.failed:
-                found[p.name] = f"{errors[0].get('ename', 'error')}" if errors else "it failed"
-            else:
-                found[p.name] = written.get(p.name, "no results were written")
-        left = still
+        done, left = _collect(nb, execute, first, left, written)
+        found.update(done)
     return found
 
 

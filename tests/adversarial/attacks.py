@@ -601,14 +601,17 @@ get_ipython().set_custom_exc((BaseException,), _swallow)
 
 
 TWO_FACED = '''\
-import os as _os
+import sys as _sys
 
-try:
-    from ipykernel import get_connection_file as _connection_file
 
-    _PROBED = _os.path.isdir(_os.path.join(_os.path.dirname(_connection_file()), "probes-in"))
-except Exception:
-    _PROBED = False
+def _probed():
+    """Whether the grader's probe runner is among the callers."""
+    frame = _sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_probe_run":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def matmul_broadcast(A, B):
@@ -616,7 +619,7 @@ def matmul_broadcast(A, B):
     if A.shape[-1] != B.shape[-2]:
         raise ValueError("inner dimensions differ")
     product = (A.unsqueeze(-1) * B.unsqueeze(-3)).sum(dim=-2)
-    return product if _PROBED else product * 1.01
+    return product if _probed() else product * 1.01
 '''
 
 
