@@ -17,7 +17,7 @@ How a verdict is reached:
 
 1. The trusted grader imports the probes file and turns every call into plain data (JSON, and
    ``.npy`` files for arrays): :func:`encode_inputs`.
-2. A sandboxed kernel runs the notebook's setup and answer cells, then one cell per probe
+2. The student's sandboxed kernel, after the notebook's last cell, runs one cell per probe
    (:func:`runner_cell`): the function is called on those inputs, and what it returns (or the
    exception it raises) is written back as plain data. Never pickle.
 3. The same run over the reference solution, in a separate trusted run, gives the expected data.

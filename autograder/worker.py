@@ -7,9 +7,10 @@
    (:func:`autograder.kernel.run_notebook`);
 3. score each grade cell: full points when its cell ran without an error, else zero (a warning
    or a progress bar on stderr costs nothing, unlike nbgrader's rule);
-4. run the probes (:mod:`autograder.probes`) in another fresh sandboxed kernel: the setup and
-   answer cells, then one cell per probe. A probe that hangs or kills its kernel fails alone: the
-   next run starts a new kernel with the probes left.
+4. the probes (:mod:`autograder.probes`) run in the same kernel, one cell each after the
+   notebook's last cell; the notebook's own outputs are set aside before the first of them, so
+   nothing a probe call prints or displays reaches the feedback. A probe that hangs or kills the
+   kernel fails alone: the probes after it run in a fresh kernel with the setup and answer cells.
 
 The worker never sees the probes' expected results: the coordinator compares (``judge``).
 A grade cell that never ran (the kernel died, the deadline passed) gets an error output saying

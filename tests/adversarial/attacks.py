@@ -1183,6 +1183,33 @@ def _stdin_input(ctx: Context) -> str:
     return correct(ctx, broadcast=body)
 
 
+DISPLAY_LEAK = """\
+from IPython.display import display as _display, update_display as _update_display
+
+_display("display-leak placeholder", display_id="leak")
+_quiet_affine_apply = affine_apply
+
+
+def affine_apply(M, points):
+    \"\"\"The reference, which also writes its inputs into the answer cell's output.\"\"\"
+    _update_display("DISPLAY-LEAK " + repr(points.tolist()), display_id="leak")
+    return _quiet_affine_apply(M, points)
+"""
+
+
+@attack(
+    "display_leak",
+    "secrets",
+    15,
+    GRADED,
+    "correct code that, when called, rewrites an earlier cell's output with its inputs "
+    "(update_display): the probes' inputs must not reach the autograded notebook",
+)
+def _display_leak(ctx: Context) -> str:
+    answers = reference_answers(ctx.solution)
+    return correct(ctx, affine=answers[answer_id("affine")] + "\n\n" + DISPLAY_LEAK)
+
+
 # ---- fairness ------------------------------------------------------------------------------------
 
 NOISY = '''

@@ -315,6 +315,15 @@ def test_no_secret_reaches_outputs_or_feedback(batch: Batch) -> None:
             assert secret not in text, f"the feedback shows {what}"
 
 
+def test_no_probe_input_reaches_an_earlier_output(batch: Batch) -> None:
+    """The visible tests' calls may rewrite the output (their inputs are public); the probes'
+    calls may not: the notebook's outputs are set aside before the first probe."""
+    printed = batch.printed("display_leak")
+    leaks = [line for line in printed.splitlines() if line.startswith("'DISPLAY-LEAK")]
+    visible = "'DISPLAY-LEAK [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]'"
+    assert leaks in ([], [visible]), leaks
+
+
 def test_the_host_server_got_no_connection(batch: Batch) -> None:
     assert batch.received == []
     printed = batch.printed("network")
