@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from autograder.tasks import GradeTask, TaskResult, run_task
+from autograder.tasks import GradeTask, TaskResult, failed, run_task
 
 Outcome = tuple[GradeTask, TaskResult]
 
@@ -29,18 +29,6 @@ class Backend(Protocol):
     def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]: ...
 
     def close(self) -> None: ...
-
-
-def failed(task: GradeTask, reason: str) -> TaskResult:
-    """The result of a task the grader itself could not run."""
-    return TaskResult(
-        task.student,
-        task.assignment,
-        task.submission_sha256,
-        task.grading_sha256,
-        status="error",
-        reason=reason,
-    )
 
 
 class Serial:

@@ -252,9 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from autograder.grade import SandboxMissing
+    from autograder.judge import ReferenceFailed
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, SandboxMissing, ReferenceFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -97,6 +97,10 @@ def _start(
         return ws, students, starting.result()
 
 
+class SandboxMissing(RuntimeError):
+    """A sandbox was required and this machine cannot provide one: nothing is graded."""
+
+
 def _isolation(asked: str) -> str:
     """What confines the kernels on this machine, refusing or warning as ``asked`` says."""
     here = detect()
@@ -107,7 +111,7 @@ def _isolation(asked: str) -> str:
     if here.isolated:
         return here.describe()
     if asked == "bwrap":
-        raise RuntimeError(
+        raise SandboxMissing(
             "--require-sandbox: bubblewrap is not installed (Debian: apt-get install bubblewrap)"
         )
     print(f"WARNING: {here.describe()}", file=sys.stderr, flush=True)

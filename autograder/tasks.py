@@ -156,6 +156,18 @@ def grading_digest(task: GradeTask) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def failed(task: GradeTask, reason: str) -> TaskResult:
+    """The result of a task the grader itself could not run (not recorded: a rerun retries)."""
+    return TaskResult(
+        task.student,
+        task.assignment,
+        task.submission_sha256,
+        task.grading_sha256,
+        status="error",
+        reason=reason,
+    )
+
+
 def run_task(task: GradeTask) -> TaskResult:
     """Grade one submission in fresh kernels (one per notebook); never raises for a bad submission.
 
@@ -168,14 +180,7 @@ def run_task(task: GradeTask) -> TaskResult:
     warm_up()
     confined = sandbox(task.isolation)
     if task.isolation == "bwrap" and not confined.isolated:
-        return TaskResult(
-            task.student,
-            task.assignment,
-            task.submission_sha256,
-            task.grading_sha256,
-            status="error",
-            reason="a sandbox was required, but bubblewrap is not installed on this worker",
-        )
+        return failed(task, "a sandbox was required, but this worker has no bubblewrap")
     with workdir(task) as cwd:
         results = tuple(
             grade_notebook(task, trusted, Path(cwd), confined) for trusted in task.trusted

@@ -129,3 +129,37 @@ def test_without_bubblewrap_grading_works_under_limits_and_says_so(tmp_path: Pat
     assert "REDUCED ISOLATION" in run.summary
     page = write_report(tmp_path / "ws", TOY_ASSIGNMENT, tmp_path / "report.html").read_text()
     assert "Isolation was reduced" in page and "2 with limits" in page
+
+
+def test_require_sandbox_refuses_without_bubblewrap(tmp_path: Path) -> None:
+    """With bubblewrap off the PATH, ``--require-sandbox`` stops before grading anything."""
+    from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+
+    course = toy_course(tmp_path / "course")
+    write_class(
+        tmp_path / "subs", TOY_ASSIGNMENT, course_notebooks(course, TOY_ASSIGNMENT), ["correct"]
+    )
+    tools = tmp_path / "bin"  # what the grader needs from PATH, bubblewrap left out
+    tools.mkdir()
+    for tool in ("prlimit", "setpriv", "sh", "env"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    args = [
+        "--course",
+        str(course.root),
+        "grade",
+        TOY_ASSIGNMENT,
+        "--workspace",
+        str(tmp_path / "ws"),
+    ]
+    args += ["--submissions", str(tmp_path / "subs"), "--workers", "1", "--require-sandbox"]
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PATH": str(tools)},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "error: --require-sandbox: bubblewrap is not installed" in done.stderr
+    assert not (tmp_path / "ws" / "autograded").exists()
