@@ -63,7 +63,8 @@ def _check_probes(notebook: Path) -> bool:
     """Print what is wrong with a notebook's probes; True when something is."""
     import tempfile
 
-    from autograder.probes import author_check, load, probes_file
+    from autograder.probe_check import author_check
+    from autograder.probes import load, probes_file
 
     with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
         problems = author_check(notebook, Path(tmp))

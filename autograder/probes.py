@@ -18,8 +18,8 @@ How a verdict is reached:
 1. The trusted grader imports the probes file and turns every call into plain data (JSON, and
    ``.npy`` files for arrays): :func:`encode_inputs`.
 2. The student's sandboxed kernel, after the notebook's last cell, runs one cell per probe
-   (:func:`runner_cell`): the function is called on those inputs, and what it returns (or the
-   exception it raises) is written back as plain data. Never pickle.
+   (:func:`autograder.probe_runner.runner_cell`): the function is called on those inputs, and
+   what it returns (or the exception it raises) is written back as plain data. Never pickle.
 3. The same run over the reference solution, in a separate trusted run, gives the expected data.
 4. The trusted grader reads both (:func:`read_results`, which treats the files as hostile) and
    compares them (:func:`compare`). A grade cell scores only if its visible tests pass in the
@@ -30,12 +30,9 @@ Nothing the student's process can patch takes part in steps 1, 3 and 4.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -239,139 +236,6 @@ def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
     return counts
 
 
-def runner_cell(name: str, inputs: str, outputs: str) -> str:
-    """The source of the cell that runs probe ``name`` inside the sandboxed kernel.
-
-    It reads ``inputs/<name>.json``, calls the function on each input and writes
-    ``outputs/<name>.json`` (and ``.npy`` files). It runs in the student's process, so nothing it
-    writes is trusted: :func:`read_results` checks it all.
-    """
-    return (
-        _RUNNER.replace("__NAME__", repr(name))
-        .replace("__IN__", repr(inputs))
-        .replace("__OUT__", repr(outputs))
-    )
-
-
-_RUNNER = """\
-def _probe_run(name, inputs, outputs):
-    import json, math, os
-    import numpy as np
-    import torch
-    from coursekit import device as course_device
-    device = course_device()
-    spec = json.load(open(os.path.join(inputs, name + ".json")))
-    arrays, saved = {}, []
-
-    def array(i):
-        return np.load(os.path.join(inputs, f"{name}.{i}.npy"), allow_pickle=False)
-
-    def decode(v, leaves):
-        if isinstance(v, list):
-            return [decode(x, leaves) for x in v]
-        if isinstance(v, dict):
-            if "tensor" in v:
-                t = torch.as_tensor(array(v["tensor"])).to(device)
-                if v["grad"]:
-                    t.requires_grad_(True)
-                leaves.append(t)
-                return t
-            if "ndarray" in v:
-                return array(v["ndarray"])
-            if "tuple" in v:
-                return tuple(decode(x, leaves) for x in v["tuple"])
-            if "dict" in v:
-                return {k: decode(x, leaves) for k, x in v["dict"]}
-            if "float" in v:
-                return float(v["float"])
-            if "expr" in v:
-                names = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "np": np,
-                         "device": device}
-                names.update({k: decode(x, leaves) for k, x in v["bindings"].items()})
-                return eval(v["expr"], names)
-        return v
-
-    def encode(v, depth=0):
-        if depth > 20:
-            return {"unsupported": "nested too deeply"}
-        if isinstance(v, torch.nn.Module):
-            return encode({
-                "parameters": {n: p for n, p in v.state_dict().items()},
-                "requires_grad": {n: p.requires_grad for n, p in v.named_parameters()},
-                "grad_is_none": {n: p.grad is None for n, p in v.named_parameters()},
-            }, depth + 1)
-        if isinstance(v, torch.Tensor):
-            v = v.detach().cpu().numpy()
-        if isinstance(v, np.ndarray):
-            if v.dtype == object:
-                return {"unsupported": "object array"}
-            saved.append(np.ascontiguousarray(v))
-            return {"ndarray": len(saved) - 1}
-        if isinstance(v, np.generic):
-            return encode(v.item(), depth + 1)
-        if type(v) is tuple:
-            return {"tuple": [encode(x, depth + 1) for x in v]}
-        if type(v) is list:
-            return [encode(x, depth + 1) for x in v]
-        if type(v) is dict:
-            return {"dict": [[str(k), encode(x, depth + 1)] for k, x in v.items()]}
-        if type(v) is float and not math.isfinite(v):
-            return {"float": repr(v)}
-        if v is None or type(v) in (bool, int, float, str):
-            return v
-        return {"unsupported": type(v).__name__}
-
-    import contextlib
-
-    class RuleBroken(Exception):
-        pass
-
-    @contextlib.contextmanager
-    def checked(manager, test=None):
-        try:
-            with manager as entered:
-                yield entered
-        except AssertionError as err:
-            raise RuleBroken(str(err)) from None
-        if test is not None and not test(manager):
-            raise RuleBroken()
-
-    function = globals().get(spec["function"])
-    results = []
-    for c in spec["calls"]:
-        leaves = []
-        args = [decode(a, leaves) for a in c["args"]]
-        kwargs = {k: decode(v, leaves) for k, v in c["kwargs"].items()}
-        try:
-            if function is None:
-                raise NameError(spec["function"] + " is not defined")
-            rule = contextlib.nullcontext()
-            if c.get("under"):
-                rule = eval(c["under"], {**globals(), "checked": checked})
-            with checked(rule):
-                result = function(*args, **kwargs)
-            record = {"result": encode(result)}
-            if c["backward"] is not None:
-                grad_output = decode(c["backward"], [])
-                grad_output = torch.as_tensor(grad_output).to(device)
-                result.backward(grad_output)
-                record["grads"] = [encode(t.grad) for t in leaves if t.requires_grad]
-            if c["record_args"]:
-                record["args"] = [encode(a) for a in args]
-        except Exception as err:
-            record = {"raised": type(err).__name__}
-        results.append(record)
-    for i, a in enumerate(saved):
-        np.save(os.path.join(outputs, f"{name}.{i}.npy"), a, allow_pickle=False)
-    with open(os.path.join(outputs, name + ".json"), "w") as handle:
-        json.dump(results, handle)
-
-
-_probe_run(__NAME__, __IN__, __OUT__)
-del _probe_run
-"""
-
-
 class BadResults(Exception):
     """A results file that is missing, too large, or not what the runner writes."""
 
@@ -552,74 +416,3 @@ def verdict(p: Probe, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
         f"{p.function} disagrees with the reference on {len(failed)} of {len(got)} hidden "
         f"case(s); first, case {i}{where}: {problem}"
     )
-
-
-def try_in_namespace(namespace: dict[str, Any], probes: Sequence[Probe], folder: Path) -> dict:
-    """For authors: run ``probes`` against the functions in ``namespace`` in this process (no
-    sandbox) and return ``{probe name: records}``, decoded as the grader decodes them."""
-    inputs, outputs = folder / "in", folder / "out"
-    counts = encode_inputs(probes, inputs)
-    outputs.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for p in probes:
-        exec(runner_cell(p.name, str(inputs), str(outputs)), namespace)  # noqa: S102
-        found[p.name] = read_results(outputs, p.name, counts[p.name])
-    return found
-
-
-def _code_namespace(sources: Iterable[str]) -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    for source in sources:
-        # a released stub raises NotImplementedError: its function stays defined, and raises too
-        with contextlib.suppress(NotImplementedError):
-            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
-    return namespace
-
-
-def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
-    """For authors and CI: the problems of a source notebook's probes, by kind (empty lists
-    when all is well). Runs in this process: the solution's code cells, then the stub's.
-
-    - ``unguarded``: grade cells no probe guards (their points would rest on the kernel alone);
-    - ``unknown``: grade ids named by a probe that the notebook does not have;
-    - ``solution``: probes the reference solution does not pass against itself (not plain data,
-      or not deterministic);
-    - ``stub``: probes the released stub passes (they could not fail).
-    """
-    import nbformat
-    from nbgrader.preprocessors import ClearSolutions
-    from nbgrader.utils import is_grade
-
-    nb = nbformat.read(notebook, as_version=4)
-    probes = load(probes_file(notebook))
-    grade_ids = {c.metadata.nbgrader["grade_id"] for c in nb.cells if is_grade(c)}
-    guarded = {g for p in probes for g in p.grade_ids}
-    problems: dict[str, list[str]] = {
-        "unguarded": sorted(grade_ids - guarded),
-        "unknown": sorted(guarded - grade_ids),
-        "solution": [],
-        "stub": [],
-    }
-    code = [  # what the grader's probe kernel runs: setup and answer cells, no demonstrations
-        c
-        for c in nb.cells
-        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not is_grade(c)
-    ]
-    clear = ClearSolutions(code_stub={"python": "raise NotImplementedError()"})
-    stubbed, _ = clear.preprocess(nbformat.from_dict({**nb, "cells": code}), {})
-    with contextlib.redirect_stdout(io.StringIO()):  # what the notebook's cells print
-        want = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "a")
-        again = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "b")
-        got = try_in_namespace(
-            _code_namespace(c.source for c in stubbed.cells), probes, folder / "c"
-        )
-    for p in probes:
-        if verdict(p, again[p.name], want[p.name]) is not None:
-            problems["solution"].append(p.name)
-        if verdict(p, got[p.name], want[p.name]) is None:
-            problems["stub"].append(p.name)
-    return problems
-
-
-def safe_name(name: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}", name) is not None

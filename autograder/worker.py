@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder.kernel import QUIET, run_notebook
-from autograder.probes import BadResults, read_results, runner_cell
+from autograder.probe_runner import runner_cell
+from autograder.probes import BadResults, read_results
 from autograder.rebuild import Answers, Invalid, answers, read_submission, rebuild
 from autograder.sandbox import Sandbox, detect
 from autograder.tasks import GradeTask, NotebookResult, ProbeSpec, TrustedNotebook, worst

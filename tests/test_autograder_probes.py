@@ -8,13 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.probes import (
-    BadResults,
-    Raised,
-    agree,
-    author_check,
-    read_results,
-)
+from autograder.probe_check import author_check
+from autograder.probes import BadResults, Raised, agree, read_results
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
