@@ -60,29 +60,34 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_probes(notebook: Path) -> bool:
-    """Print what is wrong with a notebook's probes; True when something is."""
+    """Print what is wrong with a notebook's probes and mutants; True when something is."""
     import tempfile
 
-    from autograder.probe_check import author_check
-    from autograder.probes import load, probes_file
+    from autograder.probe_check import check_notebook_probes
 
     with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
-        problems = author_check(notebook, Path(tmp))
-    bad = {kind: names for kind, names in problems.items() if names}
-    count = len(load(probes_file(notebook)))
-    if count == 0:
+        found = check_notebook_probes(notebook, Path(tmp))
+    bad = {kind: names for kind, names in found.problems.items() if names}
+    if found.probes == 0:
         print(
-            f"{notebook}: WARNING: no probes ({probes_file(notebook).name}): its hidden tests "
-            "run in the student's kernel, where tampering can fool them"
+            f"{notebook}: WARNING: no probes: its hidden checks would rest on the student's "
+            "kernel, where tampering can fool them"
         )
         return False
+    total = len(found.mutants)
+    rate = f"{found.killed}/{total} killed ({100 * found.killed / total:.0f}%)" if total else "none"
     print(
-        f"{notebook}: {count} probes, every grade cell guarded, reference agrees, stub fails all"
+        f"{notebook}: {found.probes} probes, every grade cell guarded, reference agrees, "
+        f"stub fails all; mutants: {rate}"
         if not bad
-        else f"{notebook}: probe problems"
+        else f"{notebook}: probe problems; mutants: {rate}"
     )
     for kind, names in bad.items():
-        print(f"  - {kind}: {', '.join(names)}")
+        for name in names:
+            print(f"  - {kind}: {name}")
+    if total == 0:
+        print(f"  - no mutants ({notebook.stem}.mutants.py): nothing proves the probes catch a bug")
+        return True
     return bool(bad)
 
 

@@ -84,6 +84,13 @@ def find_course_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(f"no course (a folder with _toc.yml and solutions/) at or above {here}")
 
 
+#: Never released nor copied for grading: nbgrader's default list, then the hidden checks
+#: (probes, autograder/probes.py) and the plausible bugs that prove them (autograder/mutants.py).
+IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.probes.py", "*.mutants.py")
+#: A released stub is exactly this (nbgrader's ClearSolutions takes one per language).
+CODE_STUB = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+
 def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = None) -> Config:
     """nbgrader settings for a course directory at ``root``.
 
@@ -98,13 +105,8 @@ def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = N
     c.Execute.timeout = course.cell_timeout
     c.Execute.kernel_name = course.kernel_name
     c.ExecutePreprocessor.timeout = course.cell_timeout
-    # The probes (hidden checks, autograder/probes.py) are never released nor copied for grading.
-    c.CourseDirectory.ignore = [
-        *[".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"],  # nbgrader's default
-        "*.probes.py",
-    ]
-    # A released stub is exactly this, in every language the course might use.
-    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.CourseDirectory.ignore = list(IGNORE)
+    c.ClearSolutions.code_stub = dict(CODE_STUB)
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     return c
 
@@ -116,14 +118,10 @@ def workspace_config_file(course: CourseConfig, workspace: Path) -> str:
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(workspace)!r}\n"
         "c.CourseDirectory.course_id = 'deep-learning-derived'\n"
-        "c.CourseDirectory.ignore = [\n"
-        "    '.ipynb_checkpoints', '*.pyc', '__pycache__', 'feedback', '*.probes.py',\n"
-        "]\n"
+        f"c.CourseDirectory.ignore = {list(IGNORE)!r}\n"
         f"c.Execute.timeout = {course.cell_timeout}\n"
         f"c.ExecutePreprocessor.timeout = {course.cell_timeout}\n"
-        "c.ClearSolutions.code_stub = {\n"
-        "    'python': '# YOUR CODE HERE\\nraise NotImplementedError()',\n"
-        "}\n"
+        f"c.ClearSolutions.code_stub = {dict(CODE_STUB)!r}\n"
         "c.GenerateFeedback.preprocessors = [\n"
         "    'nbgrader.preprocessors.GetGrades',\n"
         "    'autograder.feedback.RedactHiddenTests',\n"

@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder import mutants as mutants_mod
 from autograder.probe_runner import runner_cell
 from autograder.probes import Probe, encode_inputs, load, probes_file, read_results, verdict
 
@@ -38,20 +40,56 @@ def _code_namespace(sources: Iterable[str]) -> dict[str, Any]:
 
 
 def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
-    """For authors and CI: the problems of a source notebook's probes, by kind (empty lists
-    when all is well). Runs in this process: the solution's code cells, then the stub's.
+    """For authors and CI: the problems of a source notebook's probes and mutants, by kind
+    (empty lists when all is well). Runs in this process: the solution's code cells, then the
+    stub's, then each mutant's.
 
     - ``unguarded``: grade cells no probe guards (their points would rest on the kernel alone);
     - ``unknown``: grade ids named by a probe that the notebook does not have;
     - ``solution``: probes the reference solution does not pass against itself (not plain data,
       or not deterministic);
-    - ``stub``: probes the released stub passes (they could not fail).
+    - ``stub``: probes the released stub passes (they could not fail);
+    - ``survived``: mutants that every probe of their function lets through (no points lost);
+    - ``unpatchable``: mutants whose patch no longer applies, with the reason.
     """
+    return check_notebook_probes(notebook, folder).problems
+
+
+@dataclass
+class ProbeCheck:
+    """What :func:`check_notebook_probes` found: the problems by kind, and each mutant's fate."""
+
+    problems: dict[str, list[str]]
+    probes: int = 0
+    mutants: dict[str, str | None] = field(default_factory=dict)  # name -> killing probe or None
+
+    @property
+    def killed(self) -> int:
+        return sum(1 for by in self.mutants.values() if by)
+
+
+def _code_cells(notebook: Path) -> tuple[Any, list[Any]]:
+    import nbformat
+    from nbgrader.utils import is_grade
+
+    nb = nbformat.read(notebook, as_version=4)
+    code = [  # what the grader's probe kernel runs: setup and answer cells, no demonstrations
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not is_grade(c)
+    ]
+    return nb, code
+
+
+def check_notebook_probes(notebook: Path, folder: Path) -> ProbeCheck:
+    """The work behind :func:`author_check`, with the count of probes and every mutant's fate."""
     import nbformat
     from nbgrader.preprocessors import ClearSolutions
     from nbgrader.utils import is_grade
 
-    nb = nbformat.read(notebook, as_version=4)
+    from autograder.config import CODE_STUB
+
+    nb, code = _code_cells(notebook)
     probes = load(probes_file(notebook))
     grade_ids = {c.metadata.nbgrader["grade_id"] for c in nb.cells if is_grade(c)}
     guarded = {g for p in probes for g in p.grade_ids}
@@ -60,17 +98,15 @@ def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
         "unknown": sorted(guarded - grade_ids),
         "solution": [],
         "stub": [],
+        "survived": [],
+        "unpatchable": [],
     }
-    code = [  # what the grader's probe kernel runs: setup and answer cells, no demonstrations
-        c
-        for c in nb.cells
-        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not is_grade(c)
-    ]
-    clear = ClearSolutions(code_stub={"python": "raise NotImplementedError()"})
+    clear = ClearSolutions(code_stub=dict(CODE_STUB))
     stubbed, _ = clear.preprocess(nbformat.from_dict({**nb, "cells": code}), {})
+    sources = [c.source for c in code]
     with contextlib.redirect_stdout(io.StringIO()):  # what the notebook's cells print
-        want = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "a")
-        again = try_in_namespace(_code_namespace(c.source for c in code), probes, folder / "b")
+        want = try_in_namespace(_code_namespace(sources), probes, folder / "a")
+        again = try_in_namespace(_code_namespace(sources), probes, folder / "b")
         got = try_in_namespace(
             _code_namespace(c.source for c in stubbed.cells), probes, folder / "c"
         )
@@ -79,4 +115,38 @@ def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
             problems["solution"].append(p.name)
         if verdict(p, got[p.name], want[p.name]) is None:
             problems["stub"].append(p.name)
-    return problems
+    result = ProbeCheck(problems, probes=len(probes))
+    for i, m in enumerate(mutants_mod.load(mutants_mod.mutants_file(notebook))):
+        result.mutants[m.name] = _killer(m, sources, probes, want, folder / f"m{i}", problems)
+    return result
+
+
+def _killer(
+    m: mutants_mod.Mutant,
+    sources: list[str],
+    probes: Sequence[Probe],
+    want: dict,
+    folder: Path,
+    problems: dict[str, list[str]],
+) -> str | None:
+    """The first probe of ``m``'s function that catches ``m``, or None (recorded in
+    ``problems``) when none does or the patch does not apply."""
+    try:
+        patched = mutants_mod.apply(sources, m)
+    except mutants_mod.PatchError as err:
+        problems["unpatchable"].append(str(err))
+        return None
+    mine = [p for p in probes if p.function == m.function]
+    if not mine:
+        problems["unpatchable"].append(f"mutant {m.name}: no probe calls {m.function}()")
+        return None
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            got = try_in_namespace(_code_namespace(patched), mine, folder)
+        except Exception as err:  # a mutant whose cells fail outright is caught by every probe
+            return f"(its cells raise {type(err).__name__})"
+    for p in mine:
+        if verdict(p, got[p.name], want[p.name]) is not None:
+            return p.name
+    problems["survived"].append(f"{m.name} ({m.function}): {m.why}")
+    return None

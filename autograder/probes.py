@@ -78,6 +78,12 @@ def expr(source: str, **bindings: Any) -> Expr:
     return Expr(source, dict(bindings))
 
 
+def generator(seed: int) -> Expr:
+    """A ``torch.Generator`` seeded with ``seed``, made inside the sandbox (a generator is not
+    plain data, so it cannot travel as one)."""
+    return expr(f"torch.Generator().manual_seed({int(seed)})")
+
+
 @dataclass(frozen=True)
 class Call:
     """One call of the probed function: its arguments, and what to record besides the result."""
@@ -85,7 +91,7 @@ class Call:
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
     backward: np.ndarray | None = None  # run result.backward(this); record the inputs' .grad
-    record_args: bool = False  # record the arguments after the call (for in-place updates)
+    record_args: bool = False  # kept for old probes files: the arguments are always recorded
     under: str | None = None  # source of a context manager the call runs in: a rule to keep
 
     def with_backward(self, grad_output: Any) -> Call:
@@ -94,8 +100,7 @@ class Call:
         return replace(self, backward=np.asarray(grad_output))
 
     def recording_args(self) -> Call:
-        """Also record every argument as it is after the call (for functions that update their
-        arguments in place)."""
+        """Kept for old probes files: every argument is now recorded after the call anyway."""
         return replace(self, record_args=True)
 
     def under_rule(self, manager: str) -> Call:
@@ -127,6 +132,7 @@ class Probe:
     rtol: float = 1e-7
     atol: float = 1e-9
     compare: Comparator | None = None  # instead of the default comparison of plain data
+    second_device: bool = True  # repeat every call with the tensors on PyTorch's meta device
 
     def calls(self) -> list[Call]:
         found = list(self.cases())
@@ -145,12 +151,23 @@ def probe(
     rtol: float = 1e-7,
     atol: float = 1e-9,
     compare: Comparator | None = None,
+    second_device: bool = True,
 ) -> Callable[[Callable[[], Iterable[Call]]], Callable[[], Iterable[Call]]]:
-    """Declare the decorated generator of calls as a probe guarding ``grade_ids``."""
+    """Declare the decorated generator of calls as a probe guarding ``grade_ids``.
+
+    Whatever the probe's calls ask, every call also checks the function's whole contract
+    against the reference's, by default: the arguments as they are after the call (values,
+    ``requires_grad`` and whether ``.grad`` is set: an input changed in place is caught unless
+    the reference changes it the same way), each returned tensor's dtype, device and
+    ``requires_grad``, and, with ``second_device`` (the default), the same call with every
+    tensor input on PyTorch's ``meta`` device, where a tensor the answer makes on the CPU
+    (``torch.eye(n)`` without ``device=``) shows up. A call the reference cannot run on ``meta``
+    (it reads values) is not held against anyone there."""
     ids = (grade_ids,) if isinstance(grade_ids, str) else tuple(grade_ids)
 
     def register(cases: Callable[[], Iterable[Call]]) -> Callable[[], Iterable[Call]]:
-        _DECLARED.append(Probe(cases.__name__, ids, function, cases, rtol, atol, compare))
+        made = Probe(cases.__name__, ids, function, cases, rtol, atol, compare, second_device)
+        _DECLARED.append(made)
         return cases
 
     return register
@@ -231,7 +248,8 @@ def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
         ]
         for i, array in enumerate(arrays):
             np.save(folder / f"{p.name}.{i}.npy", array, allow_pickle=False)
-        (folder / f"{p.name}.json").write_text(json.dumps({"function": p.function, "calls": calls}))
+        spec = {"function": p.function, "calls": calls, "meta": p.second_device}
+        (folder / f"{p.name}.json").write_text(json.dumps(spec))
         counts[p.name] = len(calls)
     return counts
 
@@ -248,6 +266,10 @@ def _decode(value: Any, load_array: Callable[[int], np.ndarray], depth: int = 0)
     if isinstance(value, dict):
         if set(value) == {"ndarray"} and type(value["ndarray"]) is int:
             return load_array(value["ndarray"])
+        if set(value) == {"tensor", "flags"} and type(value["tensor"]) is int:
+            return TensorValue.of(load_array(value["tensor"]), value["flags"])
+        if set(value) == {"raised"} and isinstance(value["raised"], str):
+            return Raised(value["raised"][:80])
         if set(value) == {"tuple"} and isinstance(value["tuple"], list):
             return tuple(_decode(v, load_array, depth + 1) for v in value["tuple"])
         if set(value) == {"dict"} and isinstance(value["dict"], list):
@@ -265,6 +287,53 @@ def _decode(value: Any, load_array: Callable[[int], np.ndarray], depth: int = 0)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise BadResults("not plain data")
+
+
+class TensorValue(np.ndarray):
+    """A tensor the student's function returned (or an argument after the call): its values,
+    with ``flags_`` = (dtype, device type, requires_grad, has .grad) as the runner saw them."""
+
+    flags_: tuple[str, str, bool, bool]
+
+    @classmethod
+    def of(cls, array: np.ndarray, flags: Any) -> TensorValue:
+        if (
+            not isinstance(flags, list)
+            or len(flags) != 4
+            or not all(isinstance(f, str) for f in flags[:2])
+            or not all(isinstance(f, bool) for f in flags[2:])
+        ):
+            raise BadResults("malformed tensor flags")
+        made = np.asarray(array).view(cls)
+        made.flags_ = (flags[0][:40], flags[1][:20], flags[2], flags[3])
+        return made
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.flags_ = getattr(obj, "flags_", ("", "", False, False))
+
+
+def _flag_problem(got: Any, want: TensorValue) -> str | None:
+    """Why ``got``'s dtype, device or autograd flags differ from the reference's, or None."""
+    if not isinstance(got, TensorValue):
+        return "returned an array where a tensor was expected"
+    (g_dtype, g_dev, g_rg, g_grad), (w_dtype, w_dev, w_rg, w_grad) = got.flags_, want.flags_
+    if g_dtype != w_dtype:
+        return f"a tensor of {g_dtype} where {w_dtype} was expected"
+    if g_dev != w_dev:
+        return f"a tensor on {g_dev} where {w_dev} was expected"
+    if g_rg != w_rg:
+        return (
+            "requires_grad is "
+            + str(g_rg)
+            + (
+                " (the graph is cut: autograd must flow here)"
+                if w_rg
+                else " where it should not be"
+            )
+        )
+    if g_grad != w_grad:
+        return ".grad is set where it should not be" if g_grad else ".grad is missing"
+    return None
 
 
 @dataclass(frozen=True)
@@ -315,7 +384,7 @@ def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
         if set(record) == {"raised"} and isinstance(record["raised"], str):
             decoded.append({"result": Raised(record["raised"][:80])})
             continue
-        if "result" not in record or not set(record) <= {"result", "grads", "args"}:
+        if "result" not in record or not set(record) <= {"result", "grads", "args", "meta"}:
             raise BadResults("a result has unexpected fields")
         decoded.append({k: _decode(v, load_array) for k, v in record.items()})
     return decoded
@@ -336,10 +405,16 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return "broke a rule of the exercise (a forbidden call, say: see its instructions)"
         return f"raised {got.name}"
     if isinstance(got, Unsupported):
+        if isinstance(want, Unsupported) and want.type_name == got.type_name:
+            return None  # a callable argument, say: the same kind of object on both sides
         return f"returned a {got.type_name}, which is not plain data"
     if isinstance(want, np.ndarray):
         if not isinstance(got, np.ndarray):
             return f"returned {type(got).__name__} where an array was expected"
+        if isinstance(want, TensorValue):
+            problem = _flag_problem(got, want)
+            if problem:
+                return problem
         if got.shape != want.shape:
             return "an array of the wrong shape"
         if want.dtype == bool or got.dtype == bool:
@@ -381,21 +456,37 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     return None
 
 
+def _meta_problem(got: Any, want: Any) -> str | None:
+    """The second-device check of one call: ``want`` is what the reference returned on
+    ``meta`` (shapes, dtypes, devices), or Raised when it cannot run there (nothing to hold)."""
+    if isinstance(want, Raised):
+        return None
+    if isinstance(got, Raised):
+        if got.name == "DeviceMismatch":
+            return "mixes devices: a tensor made without device= (or on the CPU)?"
+        return None  # it reads values, which meta tensors do not have: not held against it
+    if got != want:
+        return "its result is not on its inputs' device, or has another shape or dtype there"
+    return None
+
+
 def verdict(p: Probe, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> str | None:
     """None when every call of ``p`` agrees with the reference; else a reason for the student
     that names the call by number only."""
     failed = []
     for i, (g, w) in enumerate(zip(got, want, strict=True), start=1):
-        for part in ("result", "grads", "args"):
+        for part in ("result", "grads", "args", "meta"):
             if part not in w:
                 continue
-            if part not in g:
-                problem: str | None = f"no {part}"
+            if part == "meta":
+                problem = _meta_problem(g.get("meta", Raised("missing")), w["meta"])
+            elif part not in g:
+                problem = f"no {part}"
             elif part == "result" and p.compare is not None and not isinstance(w[part], Raised):
                 problem = (
                     agree(g[part], w[part], p.rtol, p.atol)
                     if isinstance(g[part], Raised | Unsupported)
-                    else p.compare(g[part], w[part])
+                    else p.compare(_plain(g[part]), _plain(w[part]))
                 )
             else:
                 problem = agree(g[part], w[part], p.rtol, p.atol)
@@ -405,14 +496,26 @@ def verdict(p: Probe, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> 
     if not failed:
         return None
     i, part, problem = failed[0]
-    where = (
-        ""
-        if part == "result"
-        else f" ({part} after the call)"
-        if part == "args"
-        else " (gradients)"
-    )
+    where = {
+        "result": "",
+        "args": " (its arguments after the call: an input changed, or its autograd flags)",
+        "grads": " (gradients)",
+        "meta": " (with its inputs on a second device)",
+    }[part]
     return (
         f"{p.function} disagrees with the reference on {len(failed)} of {len(got)} hidden "
         f"case(s); first, case {i}{where}: {problem}"
     )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tensors as plain arrays, for an author's comparator."""
+    if isinstance(value, TensorValue):
+        return np.asarray(value).view(np.ndarray)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

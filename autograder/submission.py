@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from autograder.config import IGNORE
 from autograder.tasks import (
     GradeTask,
     ProbeSpec,
@@ -21,8 +22,7 @@ from autograder.tasks import (
 from autograder.workspace import Workspace
 
 #: What nbgrader never copies from a submission (its ``CourseDirectory.ignore``).
-#: Plus the probes, which never leave the instructor's side.
-IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.probes.py")
+IGNORED = IGNORE
 
 
 def trusted_notebooks(ws: Workspace, assignment: str) -> tuple[TrustedNotebook, ...]:

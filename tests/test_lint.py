@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PYTHON_PATHS = ["coursekit", "autograder", "tests", "benchmarks", "book/_ext", "dev.py"]
 PYTHON_PATHS += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("solutions/*/*.probes.py"))
+PYTHON_PATHS += sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("solutions/*/*.mutants.py"))
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,108 @@
+"""Mutants: plausible student bugs that prove a notebook's hidden checks can catch them.
+
+A chapter's author declares them next to the probes, in ``solutions/<assignment>/
+<notebook>.mutants.py`` (never released, never in the book). Each is a textual patch of the
+reference answer of one graded function, with the misconception it stands for::
+
+    from autograder.mutants import mutant
+
+    mutant(
+        "db_mean_over_batch",
+        function="conv2d_backward",
+        patch=[("db = dout.sum(dim=(0, 2, 3))", "db = dout.mean(dim=(0, 2, 3))")],
+        why="The bias gradient is averaged over the batch, but dout already carries the 1/N.",
+    )
+
+``python -m autograder check`` applies each patch to the answer cell that defines ``function``
+(every ``old`` must occur there exactly once, or the check fails with the mutant's name), runs
+that function's probes on the patched code in this process, and requires at least one of them to
+disagree with the reference: the mutant must lose points. This is mutation testing (mutmut, PIT)
+applied to an exercise. A mutant that turns out to be equivalent to the reference is deleted,
+with the reason in a comment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The file, next to ``<notebook>.ipynb``, that declares a notebook's mutants.
+SUFFIX = ".mutants.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str  # unique in its file
+    function: str  # the graded function whose answer cell the patch edits
+    patch: tuple[tuple[str, str], ...]  # (old, new) pairs; each old occurs exactly once
+    why: str  # the misconception, in one sentence a student may read (no hidden input)
+
+
+class PatchError(ValueError):
+    """A mutant whose patch does not apply to the reference answer as it is now."""
+
+
+_DECLARED: list[Mutant] = []
+
+
+def mutant(name: str, *, function: str, patch: Sequence[tuple[str, str]], why: str) -> Mutant:
+    """Declare a mutant of ``function``'s reference answer (see the module docstring)."""
+    pairs = tuple((str(old), str(new)) for old, new in patch)
+    if not pairs or any(not old or old == new for old, new in pairs):
+        raise ValueError(f"mutant {name}: each patch pair must change a non-empty text")
+    if not why.strip():
+        raise ValueError(f"mutant {name}: say in `why` which misconception it stands for")
+    declared = Mutant(name, function, pairs, why.strip())
+    _DECLARED.append(declared)
+    return declared
+
+
+def mutants_file(notebook: Path) -> Path:
+    """Where the mutants of ``notebook`` (a source ``.ipynb``) are declared."""
+    return notebook.with_name(notebook.stem + SUFFIX)
+
+
+def load(path: Path) -> list[Mutant]:
+    """Import a mutants file and return its mutants in declaration order ([] when absent)."""
+    if not path.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location(f"_mutants_{path.stem.replace('.', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    start = len(_DECLARED)
+    try:
+        spec.loader.exec_module(module)
+        found = _DECLARED[start:]
+    finally:
+        del _DECLARED[start:]
+    names = [m.name for m in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: two mutants share a name: {names}")
+    return found
+
+
+def defines(source: str, function: str) -> bool:
+    """Whether a cell's source defines ``function`` at its top level."""
+    return re.search(rf"^def {re.escape(function)}\(", source, flags=re.MULTILINE) is not None
+
+
+def apply(sources: Sequence[str], m: Mutant) -> list[str]:
+    """``sources`` (code cells, in order) with ``m``'s patch applied to the cell defining its
+    function. Raises :class:`PatchError` when that cell is missing or a patch is not unique."""
+    cells = list(sources)
+    where = [i for i, s in enumerate(cells) if defines(s, m.function)]
+    if len(where) != 1:
+        raise PatchError(f"mutant {m.name}: no single answer cell defines {m.function}()")
+    text = cells[where[0]]
+    for old, new in m.patch:
+        count = text.count(old)
+        if count != 1:
+            raise PatchError(
+                f"mutant {m.name}: {old!r} occurs {count} times in {m.function}'s answer, not once"
+            )
+        text = text.replace(old, new)
+    cells[where[0]] = text
+    return cells
