@@ -311,6 +311,15 @@ class TensorValue(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         self.flags_ = getattr(obj, "flags_", ("", "", False, False))
 
+    # Results travel from a worker to the coordinator pickled: keep the flags with the values.
+    def __reduce__(self) -> Any:
+        rebuild, args, state = super().__reduce__()  # type: ignore[str-unpack]
+        return rebuild, args, (state, self.flags_)
+
+    def __setstate__(self, state: Any) -> None:
+        base, self.flags_ = state
+        super().__setstate__(base)
+
 
 def _flag_problem(got: Any, want: TensorValue) -> str | None:
     """Why ``got``'s dtype, device or autograd flags differ from the reference's, or None."""

@@ -20,9 +20,16 @@ def test_every_grade_cell_is_guarded_and_every_probe_can_fail(
     notebook: Path, tmp_path: Path
 ) -> None:
     """No unguarded grade cell, no unknown grade id; the reference agrees with itself (plain
-    data, deterministic) and the released stub fails every probe."""
+    data, deterministic), the released stub fails every probe, and every mutant is killed."""
     problems = author_check(notebook, tmp_path)
-    assert problems == {"unguarded": [], "unknown": [], "solution": [], "stub": []}
+    assert problems == {
+        "unguarded": [],
+        "unknown": [],
+        "solution": [],
+        "stub": [],
+        "survived": [],
+        "unpatchable": [],
+    }
 
 
 def test_probes_are_never_released() -> None:
