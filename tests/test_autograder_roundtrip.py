@@ -26,7 +26,6 @@ from autograder.config import CourseConfig
 from tests.conftest import ROOT
 
 ASSIGNMENTS = CourseConfig(root=ROOT).assignments()
-HIDDEN_REGION = r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS"
 SOLUTION_MARKER = re.compile(r"^ *### (BEGIN|END) SOLUTION\n?", re.M)
 
 
@@ -39,7 +38,9 @@ def _functions(source: NotebookNode) -> dict[str, str]:
     found = {}
     for cell in source.cells:
         grade_id = _meta(cell).get("grade_id", "")
-        if _meta(cell).get("solution") and grade_id.endswith("_solution"):
+        if _meta(cell).get("solution"):
+            # the grade-id convention (AUTHORING.md): an answer cell's id ends in _solution
+            assert grade_id.endswith("_solution"), f"answer cell {grade_id!r}: not *_solution"
             found[grade_id] = grade_id.removesuffix("solution")
     return found
 
@@ -142,39 +143,38 @@ def test_workspace_is_a_standard_nbgrader_course(graded: Graded) -> None:
     assert "full" in listing.stdout and "empty" in listing.stdout
 
 
-def _hidden_test_lines(source: NotebookNode) -> list[str]:
-    """Lines only the hidden tests contain (text that also stands outside them is no secret)."""
-    visible = "\n".join(re.sub(HIDDEN_REGION, "", c.source, flags=re.S) for c in source.cells)
-    # A traceback's frame header names a visible function with its parameters, defaults dropped:
-    # "in check_softmax_by_differences(n, c, seed, scale)". That is no secret either.
-    for name, params in re.findall(r"def (\w+)\(([^)]*)\)", visible):
-        names = [p.split("=")[0].strip() for p in params.split(",") if p.strip()]
-        visible += f"\n{name}({', '.join(names)})"
-    return [
+def _probe_secrets(course: CourseConfig, assignment: str, sources: dict) -> list[str]:
+    """Lines of the probes files (the hidden checks) that the notebooks do not also hold."""
+    visible = "\n".join(c.source for nb in sources.values() for c in nb.cells)
+    lines = [
         line.strip()
-        for cell in source.cells
-        for region in re.findall(HIDDEN_REGION, cell.source, re.S)
-        for line in region.splitlines()
-        if len(line.strip()) >= 12 and line.strip() not in visible
+        for name in sources
+        for line in (course.source / assignment / name)
+        .with_suffix(".probes.py")
+        .read_text()
+        .splitlines()
     ]
+    return [line for line in lines if len(line) >= 16 and line not in visible]
 
 
-def test_feedback_redacts_hidden_tests(graded: Graded, course: CourseConfig) -> None:
+def test_feedback_shows_no_hidden_check(graded: Graded, course: CourseConfig) -> None:
+    """Feedback names the hidden checks that failed, never their source or inputs."""
     ws = graded.workspace
     args = ["--course", str(course.root), "feedback", graded.assignment, "--workspace", str(ws)]
     assert main([*args, "--student", "full", "--student", "empty"]) == 0
-    hidden = [line for nb in graded.sources.values() for line in _hidden_test_lines(nb)]
-    assert len(hidden) > 5
+    secret = _probe_secrets(course, graded.assignment, graded.sources)
+    assert len(secret) > 5
     for student in ("full", "empty"):
         pages = sorted((ws / "feedback" / student / graded.assignment).glob("*.html"))
         assert len(pages) == len(graded.sources)
         for page in pages:
             html = page.read_text()
-            assert "hidden tests: not shown" in html
-            assert "HIDDEN TESTS" not in html, f"{student}'s feedback shows hidden-test markers"
+            assert "HIDDEN TESTS" not in html and "autograder.probes" not in html
             text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
-            leaked = [line for line in hidden if line in text]
-            assert not leaked, f"{student}'s feedback shows hidden-test source: {leaked[:3]}"
+            leaked = [line for line in secret if line in text]
+            assert not leaked, f"{student}'s feedback shows the probes' source: {leaked[:3]}"
+            if student == "empty":
+                assert "HiddenChecksFailed" in text
 
 
 def test_regrading_gives_the_same_scores(graded: Graded, course: CourseConfig) -> None:
