@@ -1,9 +1,10 @@
 """``check``: prove every assignment both ways.
 
 For each source notebook, (1) the reference solutions must earn every point of every test cell,
-hidden tests included, and (2) the same notebook with its solutions replaced by the released stubs
-must earn zero in every test cell. A test that a stub passes could never fail a student, and a test
-the solution fails would fail everyone: both are defects.
+and (2) the same notebook with its solutions replaced by the released stubs must earn zero in
+every test cell. A test that a stub passes could never fail a student, and a test the solution
+fails would fail everyone: both are defects. The hidden checks (probes) and the mutants that
+prove them are checked in this process, by :mod:`autograder.probe_check`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class NotebookCheck:
 
 
 def stubbed(nb: NotebookNode, course: CourseConfig) -> NotebookNode:
-    """``nb`` with every solution region replaced by the stub students get (hidden tests kept)."""
+    """``nb`` with every solution region replaced by the stub students get."""
     from nbgrader.preprocessors import ClearSolutions
 
     clear = ClearSolutions(config=nbgrader_config(course, course.root))

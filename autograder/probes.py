@@ -374,6 +374,8 @@ def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
         records = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError):
         raise BadResults("the results are not valid JSON") from None
+    except RecursionError:  # JSON nested deeper than the parser's stack: a failed probe
+        raise BadResults("the results are nested too deeply") from None
     if not isinstance(records, list) or len(records) != calls:
         raise BadResults("the results do not match the calls")
 

@@ -67,6 +67,13 @@ def test_malformed_results_are_refused(tmp_path: Path, records: object, why: str
         read_results(tmp_path, "p", 2)
 
 
+def test_results_nested_past_the_parser_are_a_failed_probe(tmp_path: Path) -> None:
+    """JSON nested deeper than the parser's stack is refused as bad results, not a crash."""
+    (tmp_path / "p.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(BadResults, match="nested too deeply"):
+        read_results(tmp_path, "p", 1)
+
+
 def test_pickled_arrays_and_symlinks_are_refused(tmp_path: Path) -> None:
     marker = tmp_path / "unpickled"
     np.save(tmp_path / "p.0.npy", np.array([marker], dtype=object), allow_pickle=True)
