@@ -73,16 +73,24 @@ def test_book_builds_without_warnings(book_build: BookBuild) -> None:
         assert (book_build.html / page).is_file(), f"{page} was not built"
 
 
+def _runs(lines: list[str], length: int = 3) -> list[str]:
+    """Every run of ``length`` consecutive solution lines, joined as the site text joins them."""
+    return [" ".join(lines[i : i + length]) for i in range(len(lines) - length + 1)]
+
+
 def test_no_solution_code_reaches_the_book(course: CourseConfig, book_build: BookBuild) -> None:
+    """No three consecutive lines of a reference answer stand in the built book. (Single lines
+    are common idioms, `loss.backward()`; whether the book *answers* an exercise is judged by
+    behaviour, in tests/test_book_answers.py.)"""
     lines = solution_lines(course)
     assert len(lines) >= 20, "too few solution lines found: is the marker format right?"
     texts = site_text(book_build.html)
     assert len(texts) > 10
     leaks = [
-        (line, str(p.relative_to(book_build.html)))
+        (run, str(p.relative_to(book_build.html)))
         for p, text in texts.items()
-        for line in lines
-        if line in text
+        for run in _runs(lines)
+        if run in text
     ]
     assert not leaks, f"solution code in the built book: {leaks[:5]}"
     assert not [p for p in book_build.html.rglob("*") if "solutions" in p.parts]
@@ -91,9 +99,9 @@ def test_no_solution_code_reaches_the_book(course: CourseConfig, book_build: Boo
 
 
 def test_leak_check_would_catch_a_leak(course: CourseConfig, tmp_path: Path) -> None:
-    lines = solution_lines(course)
-    (tmp_path / "page.html").write_text(f"<pre><span>{html.escape(lines[3])}</span></pre>")
-    assert any(lines[3] in text for text in site_text(tmp_path).values())
+    run = "\n".join(solution_lines(course)[3:6])
+    (tmp_path / "page.html").write_text(f"<pre><span>{html.escape(run)}</span></pre>")
+    assert any(_runs(solution_lines(course))[3] in text for text in site_text(tmp_path).values())
 
 
 def test_chapter_links_to_its_rendered_unexecuted_exercise(book_build: BookBuild) -> None:
