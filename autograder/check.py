@@ -10,6 +10,7 @@ prove them are checked in this process, by :mod:`autograder.probe_check`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,10 +67,15 @@ def check_notebook(course: CourseConfig, path: Path) -> NotebookCheck:
     )
 
 
+def iter_check(
+    course: CourseConfig, assignments: list[str] | None = None
+) -> Iterator[NotebookCheck]:
+    """Check every notebook of ``assignments`` (default: all of them), one at a time."""
+    for assignment in assignments or course.assignments():
+        for nb in course.notebooks(assignment):
+            yield check_notebook(course, nb)
+
+
 def check(course: CourseConfig, assignments: list[str] | None = None) -> list[NotebookCheck]:
     """Check every notebook of ``assignments`` (default: all of them)."""
-    return [
-        check_notebook(course, nb)
-        for assignment in (assignments or course.assignments())
-        for nb in course.notebooks(assignment)
-    ]
+    return list(iter_check(course, assignments))

@@ -39,10 +39,17 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from autograder.check import check
+    import time
 
-    failed = 0
-    for result in check(_course(args), args.assignments or None):
+    from autograder.check import iter_check
+
+    course = _course(args)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # show progress as each notebook is done
+    failed, started = 0, time.perf_counter()
+    names = args.assignments or course.assignments()
+    print(f"checking {len(names)} assignment(s): {', '.join(names)}", flush=True)
+    for result in iter_check(course, names):
         cells = len(result.solution)
         problems = result.problems
         verdict = "ok" if not problems else f"{len(problems)} problem(s)"
@@ -56,6 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
         failed += bool(problems)
         failed += _check_probes(result.notebook)
+        print(f"  ({time.perf_counter() - started:.0f} s so far)", flush=True)
     return 1 if failed else 0
 
 
