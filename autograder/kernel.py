@@ -230,6 +230,14 @@ def _kernel_config(private: Path) -> Any:
     return config
 
 
+#: Reruns agree: an answer that draws from a global generator gets the same draws every time
+#: it is graded, because each kernel seeds them just before its first cell (coursekit.reruns).
+SEED_BEFORE_FIRST_CELL = (
+    "--IPKernelApp.exec_lines="
+    "import coursekit.reruns as _r; _r.seed_before_first_cell(get_ipython()); del _r"
+)
+
+
 def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
     """nbclient's kernel manager, launching the kernel inside ``sandbox``."""
     import zmq
@@ -237,7 +245,8 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
 
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            return wrap(sandbox, super().format_kernel_cmd(extra_arguments), private, workdir)
+            kernel = [*super().format_kernel_cmd(extra_arguments), SEED_BEFORE_FIRST_CELL]
+            return wrap(sandbox, kernel, private, workdir)
 
         def _context_default(self) -> Any:
             context = zmq.asyncio.Context()
