@@ -84,17 +84,44 @@ def _source_order(path: Path) -> dict[str, int]:
     return {grade_id: i for i, grade_id in enumerate(ids) if grade_id}
 
 
+class Refused(Exception):
+    """A submission that holds something other than plain files: the message says what."""
+
+
 def _files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` but those nbgrader ignores, by relative POSIX path."""
-    if not folder.is_dir():
+    """Every file under ``folder`` but those nbgrader ignores, by relative POSIX path.
+
+    Only plain files are read, and no link is ever followed: a symbolic link (dangling or not),
+    a device, a fifo or a socket anywhere in the folder, or a file over the size cap, raises
+    :class:`Refused`, and nothing of the submission is graded.
+    """
+    import os
+    import stat
+
+    from autograder.workspace import MAX_SUBMITTED_FILE_BYTES, REFUSED_MARK
+
+    if not folder.is_dir() or folder.is_symlink():
+        if folder.is_symlink():
+            raise Refused(f"{folder.name}/ is a symbolic link; only plain files are graded")
         return {}
     found = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
-        if path.is_file() and not any(
-            fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORED
-        ):
-            found[rel.as_posix()] = path.read_bytes()
+        if any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORED):
+            continue
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(path)
+            what = target[len(REFUSED_MARK) : -1] if target.startswith(REFUSED_MARK) else ""
+            what = what or "a symbolic link"
+            raise Refused(f"{rel.as_posix()} is {what}; only plain files are graded")
+        if stat.S_ISDIR(info.st_mode):
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(f"{rel.as_posix()} is not a plain file; only plain files are graded")
+        if info.st_size > MAX_SUBMITTED_FILE_BYTES:
+            raise Refused(f"{rel.as_posix()} is over {MAX_SUBMITTED_FILE_BYTES // 2**20} MiB")
+        found[rel.as_posix()] = path.read_bytes()
     return found
 
 
@@ -141,11 +168,20 @@ class Submissions:
         return self.ws.path / "submitted" / student / self.assignment
 
     def plan(self, student: str) -> Planned:
-        return Planned(student, submission_digest(_files(self.folder(student))))
+        try:
+            return Planned(student, submission_digest(_files(self.folder(student))))
+        except Refused as why:
+            return Planned(student, submission_digest({"refused": str(why).encode()}))
 
     def task(self, student: str) -> GradeTask:
         """The task for one student, read from disk now (so only tasks in flight sit in memory)."""
-        submitted = _files(self.folder(student))
+        try:
+            submitted = _files(self.folder(student))
+        except Refused as why:
+            digest = submission_digest({"refused": str(why).encode()})
+            return replace(
+                self.template, student=student, submission_sha256=digest, refused=str(why)
+            )
         expected = {f"{nb.name}.ipynb" for nb in self.trusted}
         notebooks = {
             name: data.decode("utf-8", errors="replace")

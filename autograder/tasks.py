@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Every outcome, worst first. The first five describe the submission and are recorded; ``error``
-#: means the grader itself failed (a worker process died twice, a bug): nothing is recorded, so a
-#: rerun tries again.
+#: Every outcome, worst first. All but the last describe the submission and are recorded;
+#: ``refused`` means the submission held something that is not a plain file (a symbolic link, a
+#: device, a fifo) or a file over the size cap, so none of it was graded; ``error`` means the
+#: grader itself failed (a worker process died twice, a bug): nothing is recorded, so a rerun
+#: tries again.
 STATUSES = (
     "kernel_died",
     "timed_out",
     "output_limit",
+    "refused",
     "invalid_notebook",
     "missing",
     "graded",
@@ -83,6 +86,7 @@ class GradeTask:
     isolation: str = "auto"  # "auto": the best sandbox here; "bwrap": that or refuse; "none"
     submission_sha256: str = ""  # of the submitted files: see :func:`submission_digest`
     grading_sha256: str = ""  # of everything else that decides the result: trusted cells, limits
+    refused: str = ""  # why the submission is not graded at all (not plain files), or ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,18 @@ def run_task(task: GradeTask) -> TaskResult:
     from autograder.worker import grade_notebook, sandbox, warm_up, workdir
 
     started = time.perf_counter()
+    if task.refused:  # nothing of it reaches a kernel: every test scores zero
+        from autograder.worker import refused
+
+        return TaskResult(
+            task.student,
+            task.assignment,
+            task.submission_sha256,
+            task.grading_sha256,
+            status="refused",
+            reason=task.refused,
+            notebooks=tuple(refused(t, task.refused) for t in task.trusted),
+        )
     warm_up()
     confined = sandbox(task.isolation)
     if task.isolation == "bwrap" and not confined.isolated:

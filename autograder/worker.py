@@ -92,6 +92,11 @@ def _zero(trusted: TrustedNotebook, status: str, reason: str) -> NotebookResult:
     return NotebookResult(trusted.name, status, reason, None, scores, {})
 
 
+def refused(trusted: TrustedNotebook, reason: str) -> NotebookResult:
+    """A notebook of a refused submission (see ``GradeTask.refused``): every test scores zero."""
+    return _zero(trusted, "refused", reason)
+
+
 def _resources(task: GradeTask, trusted: TrustedNotebook, cwd: Path) -> dict[str, Any]:
     return {
         "nbgrader": {"notebook": trusted.name, "assignment": task.assignment},

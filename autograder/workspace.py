@@ -24,6 +24,41 @@ from traitlets.config import Config
 from autograder.config import CourseConfig, nbgrader_config, workspace_config_file
 from autograder.nbgrader_api import make_api, run_api
 
+#: The largest file a submission may hold; a larger one refuses the submission.
+MAX_SUBMITTED_FILE_BYTES = 64 * 2**20
+#: What a refused entry becomes in the workspace: a link that points nowhere, saying why.
+REFUSED_MARK = "<refused: "
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    kinds = {
+        stat.S_ISFIFO: "a fifo",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a plain file")
+
+
+def copy_plain(src: str, dst: str) -> None:
+    """Copy one submitted entry that is not a folder or a link (``shutil.copytree`` hands
+    links over as links: they are never followed). A device, fifo or socket, or a file over
+    :data:`MAX_SUBMITTED_FILE_BYTES`, is not read at all: a dangling link takes its place and
+    says why, and the grader refuses the submission."""
+    import os
+    import stat
+
+    info = os.lstat(src)
+    if not stat.S_ISREG(info.st_mode):
+        os.symlink(f"{REFUSED_MARK}{_kind(info.st_mode)}>", dst)
+    elif info.st_size > MAX_SUBMITTED_FILE_BYTES:
+        os.symlink(f"{REFUSED_MARK}a file of {info.st_size // 2**20} MiB>", dst)
+    else:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
 #: Student ids become folder names and gradebook keys: keep them to a safe alphabet.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
@@ -116,5 +151,15 @@ def collect(ws: Workspace, assignment: str, submissions: Path) -> list[str]:
     for student in students:
         target = ws.path / "submitted" / student / assignment
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(submissions / student / assignment, target)
+        given = submissions / student / assignment
+        if given.is_symlink() or given.parent.is_symlink():  # a linked folder is not followed
+            target.mkdir(parents=True)
+            (target / "folder").symlink_to(f"{REFUSED_MARK}a folder given as a symbolic link>")
+            continue
+        # links are copied as links, never followed (they refuse the submission when graded)
+        shutil.copytree(given, target, symlinks=True, copy_function=copy_plain)
+        for path in target.rglob("*"):  # and no live link is left in the workspace either
+            if path.is_symlink() and not str(path.readlink()).startswith(REFUSED_MARK):
+                path.unlink()
+                path.symlink_to(f"{REFUSED_MARK}a symbolic link>")
     return students
