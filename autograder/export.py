@@ -31,14 +31,50 @@ def _gradebook_path(ws: Workspace) -> Path:
     return path
 
 
+#: nbgrader's CSV columns, in its order (nbgrader.plugins.CsvExportPlugin).
+CSV_COLUMNS = [
+    "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+    "raw_score", "late_submission_penalty", "score", "max_score",
+]  # fmt: skip
+
+
 def export_csv(ws: Workspace, to: Path) -> Path:
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
+    """nbgrader's CSV, one row per student and assignment, written with the csv module's quoting
+    (nbgrader's own plugin joins fields with bare commas, so a comma in a name shifts columns)."""
+    from nbgrader.api import Gradebook, MissingEntry
 
     _gradebook_path(ws)
     to.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
     with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
-        CsvExportPlugin(to=str(to)).export(gb)
+        for assignment in gb.assignments:
+            for student in gb.students:
+                row = {
+                    "assignment": assignment.name,
+                    "duedate": assignment.duedate,
+                    "student_id": student.id,
+                    "last_name": student.last_name,
+                    "first_name": student.first_name,
+                    "email": student.email,
+                    "max_score": assignment.max_score,
+                    "timestamp": "",
+                    "raw_score": 0.0,
+                    "late_submission_penalty": 0.0,
+                    "score": 0.0,
+                }
+                try:
+                    sub = gb.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    rows.append(row)
+                    continue
+                penalty = sub.late_submission_penalty or 0.0
+                row.update(timestamp=sub.timestamp, raw_score=sub.score)
+                row.update(late_submission_penalty=penalty, score=max(0.0, sub.score - penalty))
+                rows.append(row)
+    with open(to, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
     return to
 
 

@@ -43,6 +43,9 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None) 
     A student with no autograded notebook (missing, or not a notebook) gets none: there is
     nothing to show, and their status and reason are in the gradebook and the report.
     """
+    from autograder.workspace import check_ids
+
+    check_ids(students or [])  # an id is never a path: ../x is refused before anything is done
     api = ws.api()
     written: list[Path] = []
     for student in students or ws.students_in("autograded", assignment):

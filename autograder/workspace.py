@@ -59,8 +59,41 @@ def copy_plain(src: str, dst: str) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-#: Student ids become folder names and gradebook keys: keep them to a safe alphabet.
+#: Student ids become folder names, gradebook keys and CSV cells: one rule for them everywhere
+#: (``grade``, ``feedback``, ``export``, ``report``), from folders and from the command line.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+ID_RULE = (
+    "a student id is 1 to 128 characters: ASCII letters, digits and _ . @ -, "
+    "starting with a letter or digit"
+)
+
+
+def bad_ids(ids: list[str]) -> list[str]:
+    """The ids of ``ids`` that break :data:`ID_RULE` (so never a path: no / and no leading .)."""
+    return [i for i in ids if not STUDENT_ID.match(i)]
+
+
+def check_ids(ids: list[str]) -> None:
+    """Refuse ids given on the command line that break the rule, naming each one."""
+    bad = bad_ids(ids)
+    if bad:
+        raise ValueError(f"not valid student ids: {', '.join(map(repr, bad))} ({ID_RULE})")
+
+
+def _skip_bad(ids: list[str], where: Path) -> list[str]:
+    """``ids`` without those that break the rule, each named in a warning (the rest go on)."""
+    import sys
+
+    bad = bad_ids(ids)
+    if bad:
+        shown = ", ".join(repr(i[:60] + ("..." if len(i) > 60 else "")) for i in bad)
+        print(
+            f"WARNING: skipped folders in {where} that are not valid student ids: {shown}"
+            f" ({ID_RULE})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return [i for i in ids if i not in bad]
 
 
 @dataclass(frozen=True)
@@ -90,7 +123,7 @@ class Workspace:
         root = self.path / stage
         if not root.is_dir():
             return []
-        return sorted(d.name for d in root.iterdir() if (d / assignment).is_dir())
+        return _skip_bad(sorted(d.name for d in root.iterdir() if (d / assignment).is_dir()), root)
 
 
 def _source_digest(folder: Path) -> str:
@@ -140,14 +173,13 @@ def prepare(course: CourseConfig, path: Path, assignment: str) -> Workspace:
 def collect(ws: Workspace, assignment: str, submissions: Path) -> list[str]:
     """Copy ``submissions/<student>/<assignment>/`` into the workspace; return the student ids.
 
-    A folder whose name is not a valid student id raises ``ValueError`` before anything is copied.
+    A folder whose name is not a valid student id (:data:`ID_RULE`) is named in a warning and
+    skipped; the others are collected.
     """
     if not submissions.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions}")
-    students = sorted(d.name for d in submissions.iterdir() if (d / assignment).is_dir())
-    bad = [s for s in students if not STUDENT_ID.match(s)]
-    if bad:
-        raise ValueError(f"not valid student ids (letters, digits, _ . @ -): {bad}")
+    found = sorted(d.name for d in submissions.iterdir() if (d / assignment).is_dir())
+    students = _skip_bad(found, submissions)
     for student in students:
         target = ws.path / "submitted" / student / assignment
         shutil.rmtree(target, ignore_errors=True)

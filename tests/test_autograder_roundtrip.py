@@ -190,19 +190,58 @@ def test_unknown_assignment_is_a_clear_error(course: CourseConfig, tmp_path: Pat
     assert "99_nothing" in capsys.readouterr().err
 
 
-def test_invalid_student_folder_is_refused_before_grading(course, tmp_path: Path, capsys) -> None:
-    (tmp_path / "subs" / "evil name" / ASSIGNMENTS[0]).mkdir(parents=True)
-    code = main(
-        [
-            "--course",
-            str(course.root),
-            "grade",
-            ASSIGNMENTS[0],
-            "--workspace",
-            str(tmp_path / "ws"),
-            "--submissions",
-            str(tmp_path / "subs"),
-        ]
-    )
-    assert code == 2
-    assert "not valid student ids" in capsys.readouterr().err
+def test_invalid_student_folders_are_named_and_the_others_graded(
+    course, tmp_path: Path, capsys
+) -> None:
+    """One rule for ids: bad folder names are named in a warning; the valid student is graded;
+    the CSV export reads back with the csv module; a bad id on the command line is refused
+    before anything is written or deleted."""
+    import shutil
+
+    assignment = ASSIGNMENTS[0]
+    hostile = ["evil name", "a,b", "x" * 250, ".hidden", "caf\u00e9"]
+    for student in [*hostile, "ok_student"]:
+        (tmp_path / "subs" / student / assignment).mkdir(parents=True)
+    for nb in course.notebooks(assignment):
+        shutil.copy(
+            course.release / assignment / nb.name, tmp_path / "subs" / "ok_student" / assignment
+        )
+    ws = tmp_path / "ws"
+    args = ["--course", str(course.root), "grade", assignment, "--workspace", str(ws)]
+    code = main([*args, "--submissions", str(tmp_path / "subs")])
+    err = capsys.readouterr().err
+    assert code == 0, err  # the one valid student was graded
+    assert "not valid student ids" in err and "'a,b'" in err and "'evil name'" in err
+    assert sorted(p.name for p in (ws / "submitted").iterdir()) == ["ok_student"]
+    out = tmp_path / "grades.csv"
+    assert main(["export", "--workspace", str(ws), "--to", str(out)]) == 0
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["student_id"] for r in rows] == ["ok_student"] and rows[0]["score"] == "0.0"
+    victim = tmp_path / "x"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    fb = ["--course", str(course.root), "feedback", assignment, "--workspace", str(ws)]
+    assert main([*fb, "--student", "../x"]) == 2
+    assert "not valid student ids: '../x'" in capsys.readouterr().err
+    assert (victim / "keep.txt").read_text() == "keep"
+
+
+def test_export_quotes_hostile_names(tmp_path: Path) -> None:
+    """A comma or a quote in a gradebook name stays in its own column."""
+    from nbgrader.api import Gradebook
+
+    from autograder.config import CourseConfig as Course
+    from autograder.export import CSV_COLUMNS, export_csv
+    from autograder.workspace import Workspace
+
+    ws = Workspace(tmp_path, Course(root=ROOT))
+    with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:
+        gb.add_assignment("a1")
+        gb.add_student("s1", last_name='Doe, "Jr"', first_name="Ann,\nMarie")
+        gb.add_student("s2", last_name="Roe")
+    with open(export_csv(ws, tmp_path / "g.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert [(r["student_id"], r["last_name"]) for r in rows] == [("s1", 'Doe, "Jr"'), ("s2", "Roe")]
+    assert rows[0]["first_name"] == "Ann,\nMarie"
