@@ -9,9 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from autograder.mutants import defines
+from autograder.mutants import defines, mutants_file
 from autograder.mutants import load as load_mutants
-from autograder.mutants import mutants_file
 from autograder.probes import load as load_probes
 from autograder.probes import probes_file
 from tests.conftest import ROOT

@@ -61,7 +61,7 @@ class Context:
     host_addresses: tuple[str, ...]  # the host's IPv4 addresses, loopback first
     probe_names: tuple[str, ...]  # the chapter's probes (names are no secret)
     probes_docstring: str  # the first line of the probes file: a secret
-    hidden_line: str  # a line only the hidden tests hold (in solutions/ and the gradebook)
+    hidden_line: str  # a line only the hidden checks hold (the probes file, in solutions/)
     exercise: NotebookNode  # the released notebook
     solution: NotebookNode  # the source notebook (answers and hidden tests)
 
@@ -75,7 +75,7 @@ class Context:
         this course or this batch (a generic marker such as sqlite's file header also shows up in
         public files inside the sandbox, e.g. nbgrader's own test fixtures)."""
         return {
-            "a hidden test (solutions/, the gradebook)": self.hidden_line,
+            "a hidden check (the probes file in solutions/)": self.hidden_line,
             "the probes file": self.probes_docstring,
             "the honest student's notebook": self.honest_marker,
             "the honest student's id (gradebook, ledger, workspace folders)": self.honest,
@@ -1281,16 +1281,14 @@ def probes_docstring(path: Path) -> str:
     return doc.splitlines()[0]
 
 
-def hidden_line(solution: NotebookNode) -> str:
-    """A line that only the hidden tests hold, long enough to be unmistakable."""
-    region = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-    visible = "\n".join(region.sub("", c.source) for c in solution.cells)
+def hidden_line(solution: NotebookNode, probes: Path) -> str:
+    """A line only the hidden checks hold (the probes file, never released), long enough to be
+    unmistakable: not a line the notebook also has."""
+    visible = "\n".join(c.source for c in solution.cells)
     return next(
         line.strip()
-        for cell in solution.cells
-        for found in region.findall(cell.source)
-        for line in found.splitlines()
-        if len(line.strip()) >= 24 and line.strip() not in visible
+        for line in probes.read_text().splitlines()
+        if len(line.strip()) >= 24 and "yield call(" in line and line.strip() not in visible
     )
 
 

@@ -194,7 +194,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
             host_addresses=host_addresses(),
             probe_names=A.probe_names(PROBES_FILE),
             probes_docstring=A.probes_docstring(PROBES_FILE),
-            hidden_line=A.hidden_line(solution),
+            hidden_line=A.hidden_line(solution, PROBES_FILE),
             exercise=nbformat.read(course.release / A.ASSIGNMENT / A.NOTEBOOK, as_version=4),
             solution=solution,
         )
