@@ -8,6 +8,12 @@ The callables, generators and models that numerical_jacobian, hvp, power_iterati
 train_head_only take are expr(...) arguments, built inside the sandbox from the source text and
 plain data given here.
 
+Besides what each call returns, the framework checks by default that the arguments are unchanged
+after the call (values, requires_grad and .grad), that returned tensors have the reference's
+dtype, device and requires_grad, and that the call works with every tensor on the ``meta`` device.
+Callables that read the very tensor passed as x or w (``ARGS[1]``: the call's own arguments)
+catch an answer that perturbs or differentiates the caller's tensor instead of a copy.
+
 Structural rules the hidden tests check (derive by hand: no autograd; never build a large matrix)
 are kept by calls made ``.under_rule(...)``: the call runs inside the notebook's ``OpRecorder``,
 and a rule broken is recorded as the exception ``RuleBroken``, which the reference never raises.
@@ -60,6 +66,10 @@ def tanh_random():
         yield call(tensor(3 * rng.standard_normal(n)))
     for n in (1, 17, 64):  # derived, not autograd: no backward op may run
         yield call(tensor(3 * rng.standard_normal(n))).under_rule(NO_AUTOGRAD)
+    # saturated entries, n = 1, float32
+    yield call(tensor(np.array([-1e3, -40.0, 0.0, 40.0, 1e3, 1e300])))
+    yield call(tensor(np.array([-7.5])))
+    yield call(tensor(rng.standard_normal(5).astype(np.float32)))
 
 
 # ---- 3. linear_jacobian_input, linear_jacobian_weights ------------------------------------------
@@ -69,8 +79,9 @@ def tanh_random():
 def linear_input_random():
     yield call(tensor(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])))
     rng = np.random.default_rng(77_003)
-    for d_in, d_out in [(1, 1), (4, 7), (9, 2), (3, 3)]:
+    for d_in, d_out in [(1, 1), (4, 7), (9, 2), (3, 3), (1, 5), (5, 1)]:
         yield call(tensor(rng.standard_normal((d_in, d_out))))
+    yield call(tensor(rng.standard_normal((2, 3)).astype(np.float32)))
 
 
 @probe("jacobians_hessians_linear_jacobian_weights_fixed", function="linear_jacobian_weights")
@@ -81,8 +92,9 @@ def linear_weights_fixed():
 @probe("jacobians_hessians_linear_jacobian_weights_oracle", function="linear_jacobian_weights")
 def linear_weights_random():
     rng = np.random.default_rng(50_929)
-    for d_in, d_out in [(4, 3), (1, 1), (5, 2), (3, 8)]:
+    for d_in, d_out in [(4, 3), (1, 1), (5, 2), (3, 8), (1, 4), (4, 1)]:
         yield call(tensor(rng.standard_normal(d_in)), d_out)
+    yield call(tensor(rng.standard_normal(3).astype(np.float32)), 2)
 
 
 # ---- 4. softmax_jacobian ------------------------------------------------------------------------
@@ -108,13 +120,46 @@ def softmax_random():
         yield call(z).under_rule(NO_AUTOGRAD)
 
 
+@probe("jacobians_hessians_softmax_jacobian_oracle", function="softmax_jacobian", atol=1e-12)
+def softmax_extremes():
+    """Logit spreads of 1e3 and beyond, in both directions: finite, and the reference's values."""
+    rng = np.random.default_rng(27_449)
+    for z in [
+        [0.0, 1000.0],
+        [0.0, -1000.0],
+        [1000.0] + [0.0] * 9,
+        [-1000.0] + [0.0] * 9,
+        [0.0] * 9 + [1500.0],
+        [3.0, 1e4, -1e4, 2.0],
+        [1e6, 1e6 - 0.5, -1e6],
+        [-1e5, -1e5 + 1.0, -1e5 - 2.0],
+        [1.5e308, -1.5e308, 0.0],
+        [720.0],
+    ]:
+        yield call(tensor(np.array(z)))
+    for scale in (1e3, 1e5):
+        yield call(tensor(scale * rng.standard_normal(16)))
+    yield call(tensor(np.array([0.0, 1000.0, -5.0]))).under_rule(NO_AUTOGRAD)
+    yield call(tensor(np.array([0.5, -80.0, 80.0], dtype=np.float32)))  # float32 overflows at 89
+
+
 # ---- 5. logistic_hessian ------------------------------------------------------------------------
 
 
 @probe("jacobians_hessians_logistic_hessian_oracle", function="logistic_hessian")
 def logistic_random():
     rng = np.random.default_rng(38_197)
-    cases = [(20, 4, 1.0), (1, 1, 1.0), (50, 3, 0.5), (33, 12, 2.0), (200, 6, 4.0)]
+    cases = [
+        (20, 4, 1.0),
+        (1, 1, 1.0),
+        (50, 3, 0.5),
+        (33, 12, 2.0),
+        (200, 6, 4.0),
+        (1, 4, 1.0),
+        (6, 1, 2.0),
+        (15, 3, 1e3),
+        (9, 2, 1e5),
+    ]  # scores in the thousands: p (1 - p) = 0
     for n, d, scale in cases:
         yield call(tensor(rng.standard_normal((n, d))), tensor(scale * rng.standard_normal(d)))
     # derived, not autograd; and where N > D, no (N, N) matrix diag(p (1 - p)): scale X's rows
@@ -155,6 +200,8 @@ def logistic_properties():
         X = rng.standard_normal((n, d))
         X[:, -1] = X[:, 0]
         yield call(tensor(X), tensor(5 * rng.standard_normal(d)))
+    for n, d, scale in [(12, 3, 1e3), (7, 2, 1e6)]:  # saturated: H stays finite (and small)
+        yield call(tensor(rng.standard_normal((n, d))), tensor(scale * rng.standard_normal(d)))
 
 
 # ---- 8. max_stable_lr ---------------------------------------------------------------------------
@@ -171,15 +218,34 @@ def _same_rate(got, want):
     return None
 
 
-@probe("jacobians_hessians_max_stable_lr_gd", function="max_stable_lr", compare=_same_rate)
+# No second run on the meta device: the rate is a float read from a tensor (.item()), which meta
+# tensors cannot give, so the reference would run every power-iteration step there, slowly, for
+# a result that is never compared.
+@probe(
+    "jacobians_hessians_max_stable_lr_gd",
+    function="max_stable_lr",
+    compare=_same_rate,
+    second_device=False,
+)
 def max_lr_random():
     yield call(tensor(np.array([[3.0, 1.0], [1.0, 2.0]])))
+    yield call(tensor(np.array([[4.0]])))  # D = 1
     rng = np.random.default_rng(19_937)
     for dim, scale in [(3, 1.0), (12, 50.0), (40, 0.01), (25, 3.0)]:
         q = _orthogonal(rng, dim)
         spectrum = scale * (0.1 + 0.8 * rng.random(dim))
         spectrum[int(rng.integers(dim))] = scale  # the gap to the next eigenvalue is >= 10 %
         yield call(tensor((q * spectrum) @ q.T))
+    # the top two eigenvalues within 1 % or less: the num_iters given decides
+    for dim, second, num_iters in [(6, 0.99, 3000), (20, 0.995, 6000)]:
+        q = _orthogonal(rng, dim)
+        spectrum = 0.5 * rng.random(dim)
+        spectrum[:2] = 1.0, second
+        yield call(tensor((q * spectrum) @ q.T), num_iters)
+    q = _orthogonal(rng, 8)  # a gap of 10 % again, num_iters as a keyword
+    spectrum = 3.0 * (0.1 + 0.8 * rng.random(8))
+    spectrum[0] = 3.0
+    yield call(tensor((q * spectrum) @ q.T), num_iters=800)
 
 
 # ---- 1. numerical_jacobian ----------------------------------------------------------------------
@@ -242,6 +308,33 @@ def numerical_jacobian_random():
     yield call(expr("lambda t: t**3"), tensor(np.array([-1.5, 0.5])), eps=0.2)
 
 
+@probe(
+    [
+        "jacobians_hessians_numerical_jacobian_fixed",
+        "jacobians_hessians_numerical_jacobian_oracle",
+    ],
+    function="numerical_jacobian",
+    rtol=1e-6,
+    atol=1e-8,
+)
+def numerical_jacobian_closure():
+    """f reads the caller's x (ARGS[1]) besides its argument: x must never move, even briefly."""
+    rng = np.random.default_rng(31_013)
+    reads_x = [
+        ("lambda t: torch.tanh(t) * ARGS[1].sum()", (4,)),
+        ("lambda t: torch.sin(t - ARGS[1]) + ARGS[1] ** 2", (3,)),
+        ("lambda t: (t * ARGS[1]).sum(dim=-1)", (3, 2)),
+        ("lambda t: (t.reshape(-1) @ M) * ARGS[1].reshape(-1)[0]", (2, 1, 2)),
+        ("lambda t: (t**2).sum() + ARGS[1].prod()", (1,)),
+    ]
+    for body, shape in reads_x:
+        n = int(np.prod(shape))
+        f = expr(body, M=tensor(rng.standard_normal((n, 3))))
+        yield call(f, tensor(rng.standard_normal(shape)))
+        yield call(f, tensor(rng.standard_normal(shape)), 1e-3)
+    yield call(expr("lambda t: t * ARGS[1]"), tensor(np.array([1.5, -2.0])), eps=0.25)
+
+
 # ---- 6. hvp -------------------------------------------------------------------------------------
 
 
@@ -259,6 +352,31 @@ def hvp_random():
         ce = "lambda U: F.cross_entropy(X @ U, labels) + 0.05 * (U**3).sum()"
         loss_fn = _recordable(ce, X=tensor(X), labels=tensor(labels))
         yield call(loss_fn, tensor(W), tensor(V)).recording_args()  # w and v are left unchanged
+    # loss_fn reads the caller's w (ARGS[1]) as a constant: differentiate at a new leaf
+    X = rng.standard_normal((9, 4))
+    reads_w = (
+        "lambda u: (torch.tanh(X @ u) ** 2).mean() + 0.3 * (u * ARGS[1]).sum() ** 2"
+        " + (u**3 * ARGS[1]).sum()"
+    )
+    for _ in range(2):
+        w, v = rng.standard_normal(4), rng.standard_normal(4)
+        yield call(expr(reads_w, X=tensor(X)), tensor(w), tensor(v))
+    W, V = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    yield call(expr("lambda U: ((U * ARGS[1]) ** 2).sum() + (U**4).sum()"), tensor(W), tensor(V))
+    # w is a parameter that requires grad: its flag stays on and its .grad stays None
+    X, y = rng.standard_normal((12, 5)), rng.integers(0, 2, 12).astype(F64)
+    w, v = rng.standard_normal(5), rng.standard_normal(5)
+    loss = expr(quartic, X=tensor(X), y=tensor(y))
+    yield call(loss, tensor(w, requires_grad=True), tensor(v))
+    yield call(expr(reads_w, X=tensor(X[:9, :4])), tensor(w[:4], requires_grad=True), tensor(v[:4]))
+    # one parameter; float32 stays float32
+    yield call(expr("lambda u: (u**4).sum() + torch.cosh(u).sum()"), tensor([0.7]), tensor([2.0]))
+    X32 = rng.standard_normal((6, 3)).astype(np.float32)
+    yield call(
+        expr("lambda u: F.softplus(X @ u).mean()", X=tensor(X32)),
+        tensor(rng.standard_normal(3).astype(np.float32)),
+        tensor(rng.standard_normal(3).astype(np.float32)),
+    )
 
 
 @probe("jacobians_hessians_hvp_no_hessian", function="hvp")
@@ -289,7 +407,7 @@ def hvp_large():
 # ---- 7. power_iteration -------------------------------------------------------------------------
 
 #: matvec(v) = A v, as an nn.Module whose buffer too_many records whether it was called more than
-#: limit times (the runner records it after the call).
+#: limit = num_iters times (the runner records it after the call).
 _COUNTED_MATVEC = (
     "(lambda m: (m.register_buffer('too_many', torch.zeros((), dtype=torch.bool)), m)[1])("
     "type('Counted', (nn.Module,), {'n': 0, 'forward': lambda self, v: ("
@@ -311,7 +429,7 @@ def _top_eigenvalue(got, want):
 def _power_call(A, num_iters, seed):
     """power_iteration on matvec(v) = A v, counting the calls; the generator and the device go
     as keywords (they are not plain data, so they cannot be recorded)."""
-    matvec = expr(_COUNTED_MATVEC, A=tensor(A), limit=num_iters + 1)
+    matvec = expr(_COUNTED_MATVEC, A=tensor(A), limit=num_iters)
     return call(
         matvec,
         A.shape[0],
@@ -342,6 +460,11 @@ def power_iteration_random():
         rest = 0.8 * top * rng.random(dim)  # the ratio to the top eigenvalue is <= 0.8
         rest[int(rng.integers(dim))] = top
         yield _power_call((q * rest) @ q.T, num_iters, int(rng.integers(1_000)))
+    # the smallest num_iters: the estimate is lambda_T exactly as the text defines it
+    for dim, num_iters in [(3, 1), (6, 1), (6, 2), (1, 1), (40, 3), (9, 5)]:
+        q = _orthogonal(rng, dim)
+        yield _power_call((q * (0.1 + rng.random(dim))) @ q.T, num_iters, int(rng.integers(1_000)))
+    yield _power_call(np.diag([1.0, 2.0, 5.0]), 1, 3)
 
 
 # ---- 9. train_head_only -------------------------------------------------------------------------
@@ -359,6 +482,10 @@ _HEAD_GRADS_UNCHECKED = (
     "(lambda m: (m.load_state_dict(state), m.register_state_dict_pre_hook("
     "lambda mod, prefix, keep_vars: [setattr(p, 'grad', None) for p in mod[-1].parameters()]"
     "), m)[-1])(" + _SEQUENTIAL + ")"
+)
+# the same, with the first layer's bias frozen (requires_grad False) before the call: it stays so
+_FIRST_BIAS_FROZEN = _HEAD_GRADS_UNCHECKED.replace(
+    "(m.load_state_dict(state), ", "(m.load_state_dict(state), m[0].bias.requires_grad_(False), ", 1
 )
 # frozen: only that the body is unchanged and the head changed (recorded as True) is checked
 _BODY_AND_HEAD_CHANGED = (
@@ -446,3 +573,13 @@ def train_head_only_random():
         model = _model(rng, widths, "ReLU", _HEAD_GRADS_UNCHECKED)
         X, y = rng.standard_normal((50, widths[0])), rng.integers(0, widths[-1], 50)
         yield call(model, tensor(X), tensor(y), steps, lr).recording_args()
+    # the smallest cases: a model that is only a head, one example, one step
+    for widths, n, steps in [([4, 3], 30, 6), ([5, 6, 3], 1, 4), ([3, 2], 1, 1)]:
+        model = _model(rng, widths, "Tanh", _HEAD_GRADS_UNCHECKED)
+        X, y = rng.standard_normal((n, widths[0])), rng.integers(0, widths[-1], n)
+        yield call(model, tensor(X), tensor(y), steps, 0.4)
+    # a body parameter frozen before the call stays frozen
+    for widths, steps in [([4, 6, 3], 5), ([3, 5, 5, 2], 3)]:
+        model = _model(rng, widths, "ReLU", _FIRST_BIAS_FROZEN)
+        X, y = rng.standard_normal((25, widths[0])), rng.integers(0, widths[-1], 25)
+        yield call(model, tensor(X), tensor(y), steps, 0.3)
