@@ -239,11 +239,16 @@ mutant(
     function="conv2d_forward",
     patch=[
         (
-            "cols = im2col(x, kh, kw, stride, padding)  # (N",
-            "cols = im2col(x, kh, kw, padding=padding)  # (N",
-        )
+            "ho, wo = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1",
+            "ho, wo = (h + 2 * padding - kh) + 1, (wd + 2 * padding - kw) + 1",
+        ),
+        (
+            "padded[:, :, u : u + stride * (ho - 1) + 1 : stride, v : v + stride * (wo - 1) + 1 : "
+            "stride]\n        for u",
+            "padded[:, :, u : u + ho, v : v + wo]\n        for u",
+        ),
     ],
-    why="The stride is not passed on to im2col, so every position is computed.",
+    why="The stride is ignored in the gather, so every position is computed.",
 )
 mutant(
     "conv_bias_per_position",
@@ -316,18 +321,20 @@ mutant(
     function="conv2d_backward",
     patch=[
         (
-            "dx = col2im(dcols, tuple(x.shape), kh, kw, stride, padding)",
-            "dx = col2im(dcols, tuple(x.shape), kh, kw, padding=padding)",
+            "padded[:, :, u : u + stride * (ho - 1) + 1 : stride, v : v + stride * (wo - 1) + 1 : "
+            "stride] += blocks",
+            "padded[:, :, u : u + ho, v : v + wo] += blocks",
         )
     ],
-    why="The stride is not passed on to col2im, so gradients go back to the wrong pixels.",
+    why="The stride is ignored when the columns are added back, so gradients go back to the "
+    "wrong pixels.",
 )
 mutant(
     "dx_by_autograd",
     function="conv2d_backward",
     patch=[
         (
-            "dx = col2im(dcols, tuple(x.shape), kh, kw, stride, padding)",
+            "dx = padded[:, :, padding : padding + h, padding : padding + wd]",
             "with torch.enable_grad():\n"
             "        leaf = x.detach().requires_grad_(True)\n"
             "        (dx,) = torch.autograd.grad(F.conv2d(leaf, w.detach(), stride=stride, "
@@ -432,8 +439,8 @@ mutant(
     function="maxpool2d_forward",
     patch=[
         (
-            "ho, wo = conv_output_size(h, k, stride), conv_output_size(w, k, stride)",
-            "ho, wo = conv_output_size(h, k), conv_output_size(w, k)",
+            "ho, wo = (h - k) // stride + 1, (w - k) // stride + 1",
+            "ho, wo = (h - k) + 1, (w - k) + 1",
         ),
         (
             "window = x[:, :, u : u + stride * (ho - 1) + 1 : stride, v : v + stride * (wo - 1) + "
@@ -448,7 +455,7 @@ mutant(
     function="maxpool2d_forward",
     patch=[
         (
-            "ho, wo = conv_output_size(h, k, stride), conv_output_size(w, k, stride)",
+            "ho, wo = (h - k) // stride + 1, (w - k) // stride + 1",
             "ho, wo = max(1, h // stride), max(1, w // stride)",
         )
     ],
