@@ -84,6 +84,7 @@ def _execute_class() -> type:
             # call displays (an update_display of an earlier output, say) can reach the feedback.
             self.probe_from = probe_from
             self.snapshot: Snapshot | None = None
+            self.reveal: Callable[[], None] | None = None  # hands the probes their inputs
 
         def output(self, outs: Any, msg: Any, display_id: Any, cell_index: int) -> Any:
             """Keep output up to the caps; past them, drop it and say so once per cell."""
@@ -132,6 +133,8 @@ def _execute_class() -> type:
                     truncated=list(self.truncated),
                     failed=set(self.failed),
                 )
+                if self.reveal is not None:  # only now do the probes' inputs exist
+                    self.reveal()
             if self.deadline == math.inf:
                 self.deadline = time.monotonic() + self.budget
             if self.stopped is None and time.monotonic() >= self.deadline:
@@ -261,7 +264,7 @@ def run_notebook(
     resources: dict,
     task: GradeTask,
     sandbox: Sandbox,
-    exchange: Callable[[Path, bool], None] | None = None,
+    exchange: Callable[[Path, str], None] | None = None,
     private: Path | None = None,
     probe_from: int | None = None,
 ) -> tuple[Any, Any]:
@@ -270,9 +273,11 @@ def run_notebook(
 
     ``private`` (a path that does not exist yet; a new temporary one by default) becomes the
     kernel's private folder: its connection file and sockets, and the one host folder the sandbox
-    may write. ``exchange(private, before)``, when given, is called before the kernel starts and
-    after it has ended and every process of the sandbox is gone: to put files in, and to take
-    results out.
+    may write. ``exchange(private, phase)``, when given, is called with ``"before"`` before the
+    kernel starts, ``"reveal"`` just before cell ``probe_from`` (the first probe) is sent to the
+    kernel, and ``"after"`` once it has ended and every process of the sandbox is gone: to put
+    files in, to hand the probes their inputs only when no notebook cell can read them any more,
+    and to take results out.
 
     A kernel that fails before running a single cell is no fault of the submission: it gets one
     more try, with another fresh kernel.
@@ -288,7 +293,7 @@ def run_notebook(
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             if exchange is not None:
-                exchange(folder, True)
+                exchange(folder, "before")
             execute = _execute_class()(
                 config=_kernel_config(folder),
                 kernel_manager_class=_manager_class(
@@ -303,6 +308,8 @@ def run_notebook(
                 extra_arguments=_kernel_arguments(nb),
             )
             execute.start(task.cell_timeout, task.notebook_timeout, kernel_log, probe_from)
+            if exchange is not None:
+                execute.reveal = functools.partial(exchange, folder, "reveal")
             try:
                 run, _ = execute.preprocess(run, resources)
             except Exception as err:  # the kernel could not start, or died outside a cell
@@ -321,7 +328,7 @@ def run_notebook(
             finally:
                 reap(sandbox.uid)  # whatever the sandbox left running (none, with bubblewrap)
             if exchange is not None:
-                exchange(folder, False)
+                exchange(folder, "after")
             if private is not None:
                 shutil.rmtree(folder, ignore_errors=True)
         return run, execute

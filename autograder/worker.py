@@ -200,16 +200,20 @@ def _runner_cells(names: list[str], private: Path) -> list[Any]:
 
 
 def _exchange(trusted: TrustedNotebook, batch: list[ProbeSpec], out: dict) -> Any:
-    """What goes into the kernel's private folder (the probes' inputs) and comes out of it (their
-    results, read as untrusted data into ``out``)."""
+    """What goes into the kernel's private folder and comes out of it: empty folders before the
+    kernel starts (``"before"``); the probes' inputs only when the first probe cell is about to
+    run, after the notebook's last cell, so that no cell of the notebook can read them
+    (``"reveal"``); their results, read as untrusted data into ``out`` (``"after"``)."""
 
-    def exchange(private: Path, before: bool) -> None:
-        if before:
+    def exchange(private: Path, phase: str) -> None:
+        if phase == "before":
             (private / PROBES_IN).mkdir()
-            for name, data in trusted.probe_inputs:
-                (private / PROBES_IN / name).write_bytes(data)
             (private / PROBES_OUT).mkdir()
             (private / PROBES_OUT).chmod(0o777)  # the sandbox's user writes here
+            return
+        if phase == "reveal":
+            for name, data in trusted.probe_inputs:
+                (private / PROBES_IN / name).write_bytes(data)
             return
         for p in batch:
             try:
@@ -285,13 +289,15 @@ def run_probes(
         written: dict[str, list[dict[str, Any]] | str] = {}
         with tempfile.TemporaryDirectory(prefix="probes-") as scratch:
             private = Path(scratch) / "sandbox"
+            probing = probe_notebook(released, given, [p.name for p in left], private)
             nb, execute = run_notebook(
-                probe_notebook(released, given, [p.name for p in left], private),
+                probing,
                 _resources(task, trusted, cwd),
                 replace(task, notebook_timeout=budget),
                 confined,
                 _exchange(trusted, left, written),
                 private,
+                probe_from=len(probing.cells) - len(left),
             )
         first = len(nb.cells) - len(left)
         if execute.stopped_at is not None and execute.stopped_at < first:

@@ -1210,6 +1210,36 @@ def _display_leak(ctx: Context) -> str:
     return correct(ctx, affine=answers[answer_id("affine")] + "\n\n" + DISPLAY_LEAK)
 
 
+#: Looks for the probes' inputs from the notebook's first answer cell, beside the kernel's
+#: connection file, and prints whatever it finds: they must not exist yet.
+EARLY_INPUTS = """
+
+import os as _os
+
+_here = _os.path.dirname(get_ipython().config["IPKernelApp"]["connection_file"])
+_seen = []
+for _root, _dirs, _names in _os.walk(_here):
+    for _name in _names:
+        if _name.endswith((".json", ".npy")) and "probes-in" in _root:
+            with open(_os.path.join(_root, _name), "rb") as _handle:
+                _seen.append(_handle.read()[:200])
+print("PROBE-INPUTS-SEEN", len(_seen), _seen)
+"""
+
+
+@attack(
+    "early_inputs",
+    "secrets",
+    15,
+    GRADED,
+    "correct code whose first answer cell reads the probes' input folder beside the kernel's "
+    "connection file and prints what it finds: the inputs exist only once the probes run",
+)
+def _early_inputs(ctx: Context) -> str:
+    answers = reference_answers(ctx.solution)
+    return correct(ctx, matmul=answers[answer_id("matmul")] + "\n\n" + EARLY_INPUTS)
+
+
 # ---- fairness ------------------------------------------------------------------------------------
 
 NOISY = '''

@@ -324,6 +324,12 @@ def test_no_probe_input_reaches_an_earlier_output(batch: Batch) -> None:
     assert leaks in ([], [visible]), leaks
 
 
+def test_the_notebook_never_sees_the_probes_inputs(batch: Batch) -> None:
+    """The probes' inputs are written into the sandbox only when the first probe runs."""
+    printed = batch.printed("early_inputs")
+    assert "PROBE-INPUTS-SEEN 0 []" in printed, printed[-500:]
+
+
 def test_the_host_server_got_no_connection(batch: Batch) -> None:
     assert batch.received == []
     printed = batch.printed("network")
