@@ -65,12 +65,14 @@ mutant(
     function="sgd_step",
     patch=[
         (
-            'buffer = momentum * state["momentum_buffer"] + (1.0 - dampening) * direction',
-            'buffer = momentum * state["momentum_buffer"] + lr * (1.0 - dampening) * direction',
+            'buffer = torch.add(momentum * state["momentum_buffer"], direction, alpha=1.0 - '
+            "dampening)",
+            'buffer = torch.add(momentum * state["momentum_buffer"], direction, alpha=lr * (1.0 - '
+            "dampening))",
         ),
         ("buffer = direction.clone()", "buffer = lr * direction"),
         (
-            "return p - lr * direction, new_state",
+            "return torch.add(p, direction, alpha=-lr), new_state",
             "return p - (direction if momentum else lr * direction), new_state",
         ),
     ],
@@ -111,8 +113,10 @@ mutant(
     function="sgd_step",
     patch=[
         (
-            'buffer = momentum * state["momentum_buffer"] + (1.0 - dampening) * direction',
-            'buffer = state["momentum_buffer"].mul_(momentum).add_((1.0 - dampening) * direction)',
+            'buffer = torch.add(momentum * state["momentum_buffer"], direction, alpha=1.0 - '
+            "dampening)",
+            'buffer = state["momentum_buffer"].mul_(momentum).add_(direction, alpha=1.0 - '
+            "dampening)",
         )
     ],
     why="The buffer of the state it was given is updated in place: the step is no longer pure.",
@@ -123,8 +127,8 @@ mutant(
     patch=[
         ("direction = g + weight_decay * p if weight_decay != 0 else g", "direction = g"),
         (
-            "return p - lr * direction, new_state",
-            "return p - lr * (direction + weight_decay * p), new_state",
+            "return torch.add(p, direction, alpha=-lr), new_state",
+            "return torch.add(p, direction + weight_decay * p, alpha=-lr), new_state",
         ),
     ],
     why="Weight decay is added after the momentum instead of to the gradient before it.",
