@@ -23,7 +23,6 @@ with the reason in a comment.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,21 +66,9 @@ def mutants_file(notebook: Path) -> Path:
 
 def load(path: Path) -> list[Mutant]:
     """Import a mutants file and return its mutants in declaration order ([] when absent)."""
-    if not path.is_file():
-        return []
-    spec = importlib.util.spec_from_file_location(f"_mutants_{path.stem.replace('.', '_')}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    start = len(_DECLARED)
-    try:
-        spec.loader.exec_module(module)
-        found = _DECLARED[start:]
-    finally:
-        del _DECLARED[start:]
-    names = [m.name for m in found]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: two mutants share a name: {names}")
-    return found
+    from autograder.probes import import_declared
+
+    return import_declared(path, _DECLARED, "mutants")
 
 
 def defines(source: str, function: str) -> bool:

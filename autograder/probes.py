@@ -180,20 +180,26 @@ def probes_file(notebook: Path) -> Path:
 
 def load(path: Path) -> list[Probe]:
     """Import a probes file and return its probes in declaration order ([] when absent)."""
+    return import_declared(path, _DECLARED, "probes")
+
+
+def import_declared(path: Path, registry: list[Any], kind: str) -> list[Any]:
+    """Import the declarations file ``path`` and return what it appended to ``registry`` (each
+    with a unique ``name``), leaving ``registry`` as it was; [] when there is no such file."""
     if not path.is_file():
         return []
-    spec = importlib.util.spec_from_file_location(f"_probes_{path.stem.replace('.', '_')}", path)
+    spec = importlib.util.spec_from_file_location(f"_{kind}_{path.stem.replace('.', '_')}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    start = len(_DECLARED)
+    start = len(registry)
     try:
         spec.loader.exec_module(module)
-        found = _DECLARED[start:]
+        found = registry[start:]
     finally:
-        del _DECLARED[start:]
-    names = [p.name for p in found]
+        del registry[start:]
+    names = [d.name for d in found]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path}: two probes share a name: {names}")
+        raise ValueError(f"{path}: two {kind} share a name: {names}")
     return found
 
 
