@@ -18,7 +18,7 @@ def _course(args: argparse.Namespace) -> CourseConfig:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from autograder.release import release
+    from autograder.authoring.release import release
 
     for path in release(_course(args), args.assignments or None, args.out):
         print(f"released {path}")
@@ -26,7 +26,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from autograder.execute import refresh_outputs
+    from autograder.authoring.execute import refresh_outputs
 
     course = _course(args)
     failed = []
@@ -41,7 +41,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import time
 
-    from autograder.check import iter_check
+    from autograder.authoring.check import iter_check
 
     course = _course(args)
     if hasattr(sys.stdout, "reconfigure"):
@@ -71,7 +71,7 @@ def _check_probes(notebook: Path) -> bool:
     """Print what is wrong with a notebook's probes and mutants; True when something is."""
     import tempfile
 
-    from autograder.probe_check import check_notebook_probes
+    from autograder.authoring.proofs import check_notebook_probes
 
     with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
         found = check_notebook_probes(notebook, Path(tmp))
@@ -101,7 +101,7 @@ def _check_probes(notebook: Path) -> bool:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.config import GradingConfig
-    from autograder.grade import grade_run
+    from autograder.grading.grade import grade_run
 
     options = GradingConfig(
         workers=available_cores() if args.workers is None else args.workers,
@@ -127,8 +127,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    from autograder.feedback import feedback
-    from autograder.workspace import Workspace
+    from autograder.grading.feedback import feedback
+    from autograder.grading.workspace import Workspace
 
     ws = Workspace(args.workspace.resolve(), _course(args))
     for path in feedback(ws, args.assignment, args.students or None):
@@ -137,8 +137,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from autograder.export import export_canvas, export_csv
-    from autograder.workspace import Workspace
+    from autograder.grading.export import export_canvas, export_csv
+    from autograder.grading.workspace import Workspace
 
     ws = Workspace(args.workspace.resolve(), _course(args))
     print(f"wrote {export_csv(ws, args.to)}")
@@ -149,7 +149,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from autograder.report import write_report
+    from autograder.grading.report import write_report
 
     print(f"wrote {write_report(args.workspace.resolve(), args.assignment, args.out)}")
     return 0
@@ -266,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from autograder.grade import SandboxMissing
-    from autograder.judge import ReferenceFailed
+    from autograder.grading.grade import SandboxMissing
+    from autograder.grading.judge import ReferenceFailed
 
     args = build_parser().parse_args(argv)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,15 +88,24 @@ def find_course_root(start: Path | None = None) -> Path:
 #: Never released nor copied for grading: nbgrader's default list, then the hidden checks
 #: (probes, autograder/probes.py) and the plausible bugs that prove them (autograder/mutants.py).
 IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.probes.py", "*.mutants.py")
+#: An nbgrader hidden-test region, and what the feedback shows in its place.
+HIDDEN_REGION = re.compile(
+    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
+)
+REDACTED = "# (hidden tests: not shown)\n"
 #: A released stub is exactly this (nbgrader's ClearSolutions takes one per language).
 CODE_STUB = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 
-def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = None) -> Config:
-    """nbgrader settings for a course directory at ``root``.
+def nbgrader_config(
+    course: CourseConfig, root: Path, *, source: Path | None = None, feedback: bool = False
+) -> Config:
+    """nbgrader settings for a course directory at ``root``: the one source of every setting.
 
     ``source`` overrides the source directory (absolute), so a release can read the course's
-    ``solutions/`` while writing elsewhere.
+    ``solutions/`` while writing elsewhere. ``feedback`` adds what a grading workspace needs to
+    write feedback: the preprocessors, by name, as ``nbgrader_config.py`` names them (nbconvert
+    imports them only when feedback is written).
     """
     c = Config()
     c.CourseDirectory.root = str(root)
@@ -108,23 +118,23 @@ def nbgrader_config(course: CourseConfig, root: Path, *, source: Path | None = N
     c.CourseDirectory.ignore = list(IGNORE)
     c.ClearSolutions.code_stub = dict(CODE_STUB)
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    if feedback:
+        c.GenerateFeedback.preprocessors = [
+            "nbgrader.preprocessors.GetGrades",
+            "autograder.grading.feedback.RedactHiddenTests",
+            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+        ]
     return c
 
 
-def workspace_config_file(course: CourseConfig, workspace: Path) -> str:
-    """The text of ``nbgrader_config.py`` for a grading workspace, so formgrader works there."""
-    return (
-        "# Written by `python -m autograder grade`; nbgrader's formgrader reads it.\n"
-        "c = get_config()  # noqa: F821\n"
-        f"c.CourseDirectory.root = {str(workspace)!r}\n"
-        "c.CourseDirectory.course_id = 'deep-learning-derived'\n"
-        f"c.CourseDirectory.ignore = {list(IGNORE)!r}\n"
-        f"c.Execute.timeout = {course.cell_timeout}\n"
-        f"c.ExecutePreprocessor.timeout = {course.cell_timeout}\n"
-        f"c.ClearSolutions.code_stub = {dict(CODE_STUB)!r}\n"
-        "c.GenerateFeedback.preprocessors = [\n"
-        "    'nbgrader.preprocessors.GetGrades',\n"
-        "    'autograder.feedback.RedactHiddenTests',\n"
-        "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
-        "]\n"
-    )
+def config_file_text(config: Config) -> str:
+    """``config`` as the text of an ``nbgrader_config.py`` (what formgrader and the nbgrader
+    command line read in a workspace): the same settings, rendered, never written twice."""
+    lines = [
+        "# Written by `python -m autograder grade` from autograder.config.nbgrader_config.",
+        "c = get_config()  # noqa: F821",
+    ]
+    for section in sorted(config):
+        for key, value in sorted(config[section].items()):
+            lines.append(f"c.{section}.{key} = {value!r}")
+    return "\n".join(lines) + "\n"

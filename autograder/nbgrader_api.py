@@ -12,6 +12,20 @@ from typing import Any
 from traitlets.config import Config
 
 
+def nbgrader_meta(cell: Any) -> dict[str, Any]:
+    """A cell's nbgrader metadata, or {} when it has none or it is not a mapping (a hostile
+    submission's cell may hold anything there)."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    found = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def grade_id(cell: Any) -> str | None:
+    """A cell's nbgrader grade id, or None when it has no string one."""
+    found = nbgrader_meta(cell).get("grade_id")
+    return found if isinstance(found, str) else None
+
+
 class NbgraderError(RuntimeError):
     """nbgrader reported a failure; the message carries its log."""
 

@@ -18,8 +18,9 @@ How a verdict is reached:
 1. The trusted grader imports the probes file and turns every call into plain data (JSON, and
    ``.npy`` files for arrays): :func:`encode_inputs`.
 2. The student's sandboxed kernel, after the notebook's last cell, runs one cell per probe
-   (:func:`autograder.probe_runner.runner_cell`): the function is called on those inputs, and
-   what it returns (or the exception it raises) is written back as plain data. Never pickle.
+   (:func:`autograder.sandboxed.probe_runner.runner_cell`): the function is called on those
+   inputs, and what it returns (or the exception it raises) is written back as plain data.
+   Never pickle.
 3. The same run over the reference solution, in a separate trusted run, gives the expected data.
 4. The trusted grader reads both (:func:`read_results`, which treats the files as hostile) and
    compares them (:func:`compare`). A grade cell scores only if its visible tests pass in the

@@ -1,8 +1,9 @@
 """Reading what the student's kernel wrote for the probes, as hostile input, and judging it.
 
-The probe runner (:mod:`autograder.probe_runner`) writes plain data; :func:`read_results` checks
-its size, shape and schema before anything is trusted, and :func:`verdict` compares it with the
-reference's results, call by call, naming a failing call by number only.
+The probe runner (:mod:`autograder.sandboxed.probe_runner`) writes plain data;
+:func:`read_results` checks its size, shape and schema before anything is trusted, and
+:func:`verdict` compares it with the reference's results, call by call, naming a failing call
+by number only.
 """
 
 from __future__ import annotations
@@ -12,12 +13,24 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # only for the annotation: this module imports nothing of the declarations
-    from autograder.probes import Probe
+
+class Declared(Protocol):
+    """What :func:`verdict` reads of a probe (:class:`autograder.probes.Probe`), which this module
+    does not import: the declarations sit above it."""
+
+    @property
+    def function(self) -> str: ...
+    @property
+    def rtol(self) -> float: ...
+    @property
+    def atol(self) -> float: ...
+    @property
+    def compare(self) -> Callable[[Any, Any], str | None] | None: ...
+
 
 #: Largest results file the grader reads (JSON, or one ``.npy``); larger means "no result".
 MAX_RESULT_BYTES = 64 * 2**20
@@ -250,7 +263,7 @@ def _meta_problem(got: Any, want: Any) -> str | None:
     return None
 
 
-def verdict(p: Probe, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> str | None:
+def verdict(p: Declared, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> str | None:
     """None when every call of ``p`` agrees with the reference; else a reason for the student
     that names the call by number only."""
     failed = []

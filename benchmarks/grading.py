@@ -38,8 +38,13 @@ ASSIGNMENT = "01_linear_algebra"
 MIX = ["correct", "partial", "wrong", "erroring"]
 
 sys.path.insert(0, str(ROOT))
-from autograder.config import CourseConfig, GradingConfig, workspace_config_file  # noqa: E402
-from autograder.synthetic import course_notebooks, write_class  # noqa: E402
+from autograder.config import (  # noqa: E402
+    CourseConfig,
+    GradingConfig,
+    config_file_text,  # noqa: E402
+)
+from autograder.grading.workspace import Workspace  # noqa: E402
+from tests.synthetic import course_notebooks, write_class  # noqa: E402
 
 
 def _env() -> dict[str, str]:
@@ -75,8 +80,8 @@ def _kernel_seconds(workspace: Path) -> float:
 
 def prepare(course: CourseConfig, n: int, tmp: Path) -> Path:
     """A workspace with the assignment in its gradebook and N submissions in submitted/."""
-    from autograder.workspace import collect
-    from autograder.workspace import prepare as prepare_workspace
+    from autograder.grading.workspace import collect
+    from autograder.grading.workspace import prepare as prepare_workspace
 
     kinds = [MIX[i % len(MIX)] for i in range(n)]
     write_class(tmp / "subs", ASSIGNMENT, course_notebooks(course, ASSIGNMENT), kinds)
@@ -86,11 +91,13 @@ def prepare(course: CourseConfig, n: int, tmp: Path) -> Path:
 
 
 def profile(course: CourseConfig, base: Path, n: int) -> None:
-    from autograder.grade import grade
+    from autograder.grading.grade import grade
 
     workspace = base.parent / "profiled"
     shutil.copytree(base, workspace)
-    (workspace / "nbgrader_config.py").write_text(workspace_config_file(course, workspace))
+    (workspace / "nbgrader_config.py").write_text(
+        config_file_text(Workspace(workspace, course).config())
+    )
     for student in sorted((workspace / "submitted").iterdir())[n:]:
         shutil.rmtree(student)
     profiler = cProfile.Profile()
@@ -133,7 +140,9 @@ def main() -> None:
             workspace = Path(tmp) / name[1]
             shutil.copytree(base, workspace)
             # The config names the folder it lives in: nbgrader must grade this copy.
-            (workspace / "nbgrader_config.py").write_text(workspace_config_file(course, workspace))
+            (workspace / "nbgrader_config.py").write_text(
+                config_file_text(Workspace(workspace, course).config())
+            )
             if name.startswith("(a)"):
                 wall[name] = _timed(cmd, cwd=workspace)
             else:

@@ -2,7 +2,7 @@
 
     python benchmarks/grading_scale.py [--n 1000] [--dask-local 2 | --scheduler tcp://HOST:PORT]
 
-Writes N small submissions of the toy assignment (:mod:`autograder.synthetic`: mostly correct,
+Writes N small submissions of the toy assignment (:mod:`tests.synthetic`: mostly correct,
 partial, wrong, erroring and empty; one in a hundred each a cell that never ends, a kernel that
 dies, a notebook that is not JSON, a folder without the notebook), grades them with
 ``python -m autograder grade`` on Dask, and reports completion, the count of each status, wall
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder.synthetic import (  # noqa: E402
+from tests.synthetic import (  # noqa: E402
     TOY_ASSIGNMENT,
     course_notebooks,
     toy_course,

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from autograder.check import check
+from autograder.authoring.check import check
 from autograder.cli import main
 from autograder.config import CourseConfig
-from autograder.synthetic import write_source_notebook
+from tests.synthetic import write_source_notebook
 
 
 def test_every_assignment_is_proven_both_ways(course: CourseConfig) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.authoring.proofs import check_notebook_probes, try_in_namespace
 from autograder.mutants import PatchError, apply, mutant
-from autograder.probe_check import check_notebook_probes, try_in_namespace
 from autograder.probes import load, verdict
 from tests.conftest import ROOT
 

@@ -1,6 +1,6 @@
 """Grading in parallel and on Dask gives exactly the serial results; every status is real.
 
-One small class of the toy assignment (``autograder.synthetic``) holds one student of each kind:
+One small class of the toy assignment (``tests.synthetic``) holds one student of each kind:
 correct, partial, wrong, erroring, empty, a cell that never ends, a cell that kills its kernel, a
 notebook that is not JSON, and a student folder without the notebook. It is graded three times,
 in this process, by two local workers and by a two-worker Dask LocalCluster.
@@ -15,9 +15,9 @@ import pytest
 
 from autograder.cli import main
 from autograder.config import CourseConfig, GradingConfig
-from autograder.grade import GradeResult, grade
-from autograder.ledger import Ledger, Row
-from autograder.synthetic import (
+from autograder.grading.grade import GradeResult, grade
+from autograder.grading.ledger import Ledger, Row
+from tests.synthetic import (
     KINDS,
     TOY_ASSIGNMENT,
     course_notebooks,

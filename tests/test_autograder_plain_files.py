@@ -16,8 +16,8 @@ import pytest
 
 from autograder.cli import main
 from autograder.config import GradingConfig
-from autograder.grade import grade_run
-from autograder.synthetic import TOY_ASSIGNMENT, toy_course
+from autograder.grading.grade import grade_run
+from tests.synthetic import TOY_ASSIGNMENT, toy_course
 
 NOTEBOOK = "toy.ipynb"
 
@@ -120,7 +120,7 @@ def test_a_regrade_of_the_class_agrees_and_the_refusals_are_recorded(graded) -> 
 
 def test_the_copy_never_reads_a_fifo(tmp_path: Path) -> None:
     """Copying a folder with a fifo would block forever if the fifo were opened."""
-    from autograder.workspace import copy_plain
+    from autograder.grading.workspace import copy_plain
 
     os.mkfifo(tmp_path / "pipe")
     copy_plain(str(tmp_path / "pipe"), str(tmp_path / "copy"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.probe_check import author_check
+from autograder.authoring.proofs import author_check
 from autograder.probes import BadResults, Raised, agree, read_results
 from tests.conftest import ROOT
 

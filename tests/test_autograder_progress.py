@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from autograder.progress import Progress, summary
-from autograder.stats import AssignmentStats, fold
+from autograder.grading.progress import Progress, summary
+from autograder.grading.stats import AssignmentStats, fold
 
 
 class Terminal(io.StringIO):

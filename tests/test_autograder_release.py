@@ -5,9 +5,9 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.authoring.release import release
 from autograder.cli import main
 from autograder.config import CourseConfig
-from autograder.release import release
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

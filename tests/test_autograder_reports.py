@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.export import CANVAS_COLUMNS, POINTS_POSSIBLE
-from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+from autograder.grading.export import CANVAS_COLUMNS, POINTS_POSSIBLE
+from tests.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
 
 KINDS = ["correct", "partial", "wrong", "kernel_death", "invalid", "missing"]
 SCORES = {"correct": 3.0, "partial": 1.0, "wrong": 0.0, "kernel_death": 1.0}

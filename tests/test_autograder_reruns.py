@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.cli import main
-from autograder.synthetic import TOY_ASSIGNMENT, toy_course
+from tests.synthetic import TOY_ASSIGNMENT, toy_course
 
 #: Right or wrong by the toss of Python's, NumPy's and PyTorch's global generators: each of the
 #: toy's three test calls of each function sees a fresh draw.

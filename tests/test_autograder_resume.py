@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from autograder.config import GradingConfig
-from autograder.grade import grade
-from autograder.ledger import FILENAME, Ledger
-from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+from autograder.grading.grade import grade
+from autograder.grading.ledger import FILENAME, Ledger
+from tests.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
 
 STUDENTS = 16
 
@@ -91,7 +91,7 @@ def test_a_submission_that_kills_its_worker_is_an_error_and_the_rest_are_graded(
 ) -> None:
     import nbformat
 
-    from autograder.synthetic import student_notebook
+    from tests.synthetic import student_notebook
 
     course = toy_course(tmp_path / "course")
     notebooks = course_notebooks(course, TOY_ASSIGNMENT)

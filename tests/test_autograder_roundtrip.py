@@ -232,8 +232,8 @@ def test_export_quotes_hostile_names(tmp_path: Path) -> None:
     from nbgrader.api import Gradebook
 
     from autograder.config import CourseConfig as Course
-    from autograder.export import CSV_COLUMNS, export_csv
-    from autograder.workspace import Workspace
+    from autograder.grading.export import CSV_COLUMNS, export_csv
+    from autograder.grading.workspace import Workspace
 
     ws = Workspace(tmp_path, Course(root=ROOT))
     with Gradebook(ws.db_url, ws.config().CourseDirectory.course_id) as gb:

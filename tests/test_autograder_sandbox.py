@@ -1,7 +1,7 @@
 """The sandbox itself, probed from inside by a real process (bubblewrap, as root or not).
 
-Each test runs a small Python program in :func:`autograder.sandbox.wrap` and reads back what it
-could and could not do. The adversarial suite (tests/adversarial/) attacks the whole grader.
+Each test runs a small Python program in :func:`autograder.sandboxed.sandbox.wrap` and reads back
+what it could and could not do. The adversarial suite (tests/adversarial/) attacks the whole grader.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import Limits, detect, reap, wrap
+from autograder.sandboxed.sandbox import Limits, detect, reap, wrap
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -116,9 +116,9 @@ def test_without_bubblewrap_grading_works_under_limits_and_says_so(tmp_path: Pat
     """What a machine without bubblewrap gets: the limits, a user of its own, and a warning in
     the summary, the ledger and the report."""
     from autograder.config import GradingConfig
-    from autograder.grade import grade_run
-    from autograder.report import write_report
-    from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+    from autograder.grading.grade import grade_run
+    from autograder.grading.report import write_report
+    from tests.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
 
     course = toy_course(tmp_path / "course")
     kinds = ["correct", "wrong"]
@@ -133,7 +133,7 @@ def test_without_bubblewrap_grading_works_under_limits_and_says_so(tmp_path: Pat
 
 def test_require_sandbox_refuses_without_bubblewrap(tmp_path: Path) -> None:
     """With bubblewrap off the PATH, ``--require-sandbox`` stops before grading anything."""
-    from autograder.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
+    from tests.synthetic import TOY_ASSIGNMENT, course_notebooks, toy_course, write_class
 
     course = toy_course(tmp_path / "course")
     write_class(

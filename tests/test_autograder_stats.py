@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from autograder.stats import BINS, TOP, AssignmentStats, Summary, fold
+from autograder.grading.stats import BINS, TOP, AssignmentStats, Summary, fold
 
 # Nothing written into the repository (no example database, hypothesis's caches in the temporary
 # folder), and no deadline: the CI machine is shared and slow.

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from autograder.probe_check import _code_cells, _code_namespace, try_in_namespace
+from autograder.authoring.proofs import _code_cells, _code_namespace, try_in_namespace
 from autograder.probes import Probe, Raised, load, probes_file, verdict
 from tests.conftest import ROOT
 

@@ -28,10 +28,10 @@ import nbformat
 import pytest
 
 from autograder.config import CourseConfig, GradingConfig
-from autograder.grade import GradeResult, grade_run
-from autograder.ledger import Ledger
-from autograder.tasks import RECORDED
-from autograder.workspace import Workspace
+from autograder.grading.grade import GradeResult, grade_run
+from autograder.grading.ledger import Ledger
+from autograder.grading.workspace import Workspace
+from autograder.messages import RECORDED
 from tests.adversarial import attacks as A
 from tests.conftest import ROOT
 
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(
 # the fork bomb (which competes for the same cores): keep a margin.
 CELL_TIMEOUT = 10
 NOTEBOOK_TIMEOUT = 60  # for the notebook, and again for its probes
-SANDBOX_UIDS = 200_000  # sandbox users are 200000 + worker pid % 100000 (autograder.sandbox)
+SANDBOX_UIDS = 200_000  # sandbox users are 200000 + worker pid % 100000 (sandboxed/sandbox.py)
 PROBES_FILE = ROOT / "solutions" / A.ASSIGNMENT / "linear_algebra.probes.py"
 
 
@@ -294,7 +294,7 @@ def test_the_honest_student_graded_earlier_keeps_full_marks(batch: Batch) -> Non
 
 
 def test_no_secret_reaches_outputs_or_feedback(batch: Batch) -> None:
-    from autograder.feedback import feedback
+    from autograder.grading.feedback import feedback
 
     secrets = batch.ctx.secrets()
     printed = batch.printed("read_secrets")

@@ -4,7 +4,7 @@ For each source notebook, (1) the reference solutions must earn every point of e
 and (2) the same notebook with its solutions replaced by the released stubs must earn zero in
 every test cell. A test that a stub passes could never fail a student, and a test the solution
 fails would fail everyone: both are defects. The hidden checks (probes) and the mutants that
-prove them are checked in this process, by :mod:`autograder.probe_check`.
+prove them are checked in this process, by :mod:`autograder.authoring.proofs`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from autograder.authoring.execute import CellVerdict, execute, read, verdicts
 from autograder.config import CourseConfig, nbgrader_config
-from autograder.execute import CellVerdict, execute, read, verdicts
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Inside a grading worker: rebuild, execute and score one notebook, then run its probes.
 
-1. rebuild (:mod:`autograder.rebuild`): the released notebook with the student's answer cells in
-   it, matched by grade id; nothing else of the submission is used;
-2. execute it in a fresh kernel inside the sandbox (:mod:`autograder.sandbox`), with a deadline
-   per cell and per notebook, output caps, and the kernel's death caught
-   (:func:`autograder.kernel.run_notebook`);
+1. rebuild (:mod:`autograder.sandboxed.rebuild`): the released notebook with the student's answer
+   cells in it, matched by grade id; nothing else of the submission is used;
+2. execute it in a fresh kernel inside the sandbox (:mod:`autograder.sandboxed.sandbox`), with a
+   deadline per cell and per notebook, output caps, and the kernel's death caught
+   (:func:`autograder.sandboxed.kernel.run_notebook`);
 3. score each grade cell: full points when its cell ran without an error, else zero (a warning
    or a progress bar on stderr costs nothing, unlike nbgrader's rule);
 4. the probes (:mod:`autograder.probes`) run in the same kernel, one cell each after the
@@ -21,18 +21,28 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from autograder.kernel import QUIET, run_notebook
-from autograder.probe_runner import runner_cell
+from autograder.messages import (
+    GradeTask,
+    NotebookResult,
+    ProbeSpec,
+    TaskResult,
+    TrustedNotebook,
+    failed,
+    worst,
+)
+from autograder.nbgrader_api import nbgrader_meta
 from autograder.probes import BadResults, read_results
-from autograder.rebuild import Answers, Invalid, answers, read_submission, rebuild
-from autograder.sandbox import Sandbox, detect
-from autograder.tasks import GradeTask, NotebookResult, ProbeSpec, TrustedNotebook, worst
+from autograder.sandboxed.kernel import QUIET, run_notebook
+from autograder.sandboxed.probe_runner import runner_cell
+from autograder.sandboxed.rebuild import Answers, Invalid, answers, read_submission, rebuild
+from autograder.sandboxed.sandbox import Sandbox, detect
 
 #: Where the probes' inputs and results sit in the kernel's private folder.
 PROBES_IN, PROBES_OUT = "probes-in", "probes-out"
@@ -59,7 +69,7 @@ def sandbox(isolation: str) -> Sandbox:
 
 
 def _is_grade(cell: Any) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    return bool(nbgrader_meta(cell).get("grade"))
 
 
 def _scores(nb: Any, trusted: TrustedNotebook, failed: set[int]) -> tuple[dict, dict]:
@@ -71,7 +81,7 @@ def _scores(nb: Any, trusted: TrustedNotebook, failed: set[int]) -> tuple[dict, 
     }
     comments: dict[str, str | None] = {}
     for index, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         grade_id = meta.get("grade_id")
         if grade_id is None:
             continue
@@ -310,6 +320,17 @@ def run_probes(
     return found
 
 
+def probe_reference(
+    task: GradeTask, trusted: TrustedNotebook, text: str, cwd: Path
+) -> dict[str, list[dict[str, Any]] | str]:
+    """The probes' records for the reference solution ``text`` (a source notebook), run exactly
+    as a submission's are, in ``task``'s sandbox: what the coordinator's judge compares against."""
+    import nbformat
+
+    given = answers(read_submission(text), nbformat.reads(trusted.release, as_version=4))
+    return run_probes(task, trusted, given, cwd, sandbox(task.isolation))
+
+
 def workdir(task: GradeTask) -> tempfile.TemporaryDirectory:
     """A private folder holding the task's other files, copied into the sandbox at start."""
     folder = tempfile.TemporaryDirectory(prefix=f"grade-{task.student}-")
@@ -321,3 +342,44 @@ def workdir(task: GradeTask) -> tempfile.TemporaryDirectory:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return folder
+
+
+def run_task(task: GradeTask) -> TaskResult:
+    """Grade one submission in fresh kernels (one per notebook); never raises for a bad submission.
+
+    Runs in a worker process (or, with one worker, in the coordinator). The heavy imports happen
+    on the first call in each process and stay.
+    """
+    started = time.perf_counter()
+    if task.refused:  # nothing of it reaches a kernel: every test scores zero
+        return TaskResult(
+            task.student,
+            task.assignment,
+            task.submission_sha256,
+            task.grading_sha256,
+            status="refused",
+            reason=task.refused,
+            notebooks=tuple(refused(t, task.refused) for t in task.trusted),
+        )
+    warm_up()
+    confined = sandbox(task.isolation)
+    if task.isolation == "bwrap" and not confined.isolated:
+        return failed(task, "a sandbox was required, but this worker has no bubblewrap")
+    with workdir(task) as cwd:
+        results = tuple(
+            grade_notebook(task, trusted, Path(cwd), confined) for trusted in task.trusted
+        )
+    problems = [f"{r.name}.ipynb: {r.reason}" for r in results if r.status != "graded"]
+    return TaskResult(
+        student=task.student,
+        assignment=task.assignment,
+        submission_sha256=task.submission_sha256,
+        grading_sha256=task.grading_sha256,
+        status=worst([r.status for r in results]),
+        reason="; ".join(problems),
+        notebooks=results,
+        seconds_executing=sum(r.seconds_executing for r in results),
+        seconds_total=time.perf_counter() - started,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        isolation=confined.mode,
+    )

@@ -19,7 +19,8 @@ Without bubblewrap only the limits and the user change apply; :func:`detect` say
 grader warns, the report says isolation was reduced, and ``--require-sandbox`` refuses to run.
 
 Wall-clock limits per cell and per notebook, and the caps on output, are the kernel runner's
-(:mod:`autograder.kernel`); no stdin is the client's (``allow_stdin=False``: ``input()`` raises).
+(:mod:`autograder.sandboxed.kernel`); no stdin is the client's (``allow_stdin=False``:
+``input()`` raises).
 """
 
 from __future__ import annotations

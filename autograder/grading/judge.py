@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from autograder.messages import GradeTask, NotebookResult, TaskResult
+from autograder.nbgrader_api import grade_id as nbgrader_grade_id
 from autograder.probes import Probe, load, probes_file, verdict
-from autograder.tasks import GradeTask, NotebookResult, TaskResult
 
 Records = list[dict[str, Any]]
 
@@ -36,10 +37,7 @@ class Judge:
         """Load the probes of every notebook of ``template`` and run them on the reference
         solutions in ``source`` (the assignment's source folder), each in its own sandboxed
         kernel, exactly as a submission's are run."""
-        import nbformat
-
-        from autograder.rebuild import answers, read_submission
-        from autograder.worker import run_probes, sandbox
+        from autograder.sandboxed import probe_reference
 
         probes, expected = {}, {}
         for trusted in template.trusted:
@@ -48,9 +46,8 @@ class Judge:
             if not declared:
                 continue
             text = (source / f"{trusted.name}.ipynb").read_text()
-            given = answers(read_submission(text), nbformat.reads(trusted.release, as_version=4))
             with tempfile.TemporaryDirectory(prefix="reference-") as cwd:
-                found = run_probes(template, trusted, given, Path(cwd), sandbox(template.isolation))
+                found = probe_reference(template, trusted, text, Path(cwd))
             failed = {name: why for name, why in found.items() if isinstance(why, str)}
             if failed:
                 raise ReferenceFailed(
@@ -91,7 +88,7 @@ def _mark(executed: str, failing: dict[str, list[str]]) -> str:
     """The executed notebook with each failing grade cell showing why, as an error output."""
     data = json.loads(executed)
     for cell in data.get("cells", []):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = nbgrader_grade_id(cell)
         if grade_id in failing and cell.get("cell_type") == "code":
             text = "; ".join(dict.fromkeys(failing[grade_id]))
             cell.setdefault("outputs", []).append(

@@ -2,7 +2,7 @@
 
 Status counts, the score distribution of the assignment and of each exercise (grade id) as
 histograms drawn by matplotlib and embedded as PNG, and the slowest submissions. Everything comes
-from the ledger, folded with :mod:`autograder.stats`.
+from the ledger, folded with :mod:`autograder.grading.stats`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import html
 import io
 from pathlib import Path
 
-from autograder.ledger import Ledger
-from autograder.stats import BINS, AssignmentStats, Summary, fold
-from autograder.tasks import STATUSES
+from autograder.grading.ledger import Ledger
+from autograder.grading.stats import BINS, AssignmentStats, Summary, fold
+from autograder.messages import STATUSES
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }

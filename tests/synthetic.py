@@ -194,7 +194,7 @@ def write_source_notebook(path: Path, cells: list[tuple[str, dict[str, Any], str
 
 def toy_course(root: Path) -> CourseConfig:
     """Write a course at ``root`` with one small assignment (``00_toy``), released."""
-    from autograder.release import release
+    from autograder.authoring.release import release
 
     write_source_notebook(root / "solutions" / TOY_ASSIGNMENT / "toy.ipynb", _TOY_CELLS)
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")

@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.nbgrader_api import nbgrader_meta
+
 
 @dataclass(frozen=True)
 class CellVerdict:
@@ -22,7 +24,7 @@ class CellVerdict:
 
 def is_test_cell(cell: NotebookNode) -> bool:
     """An autograded test cell: graded, not a solution (nbgrader's "autograder tests")."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+    meta = nbgrader_meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 

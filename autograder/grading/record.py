@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from autograder.ledger import Ledger
-from autograder.tasks import GradeTask, TaskResult
-from autograder.workspace import Workspace
+from autograder.grading.ledger import Ledger
+from autograder.grading.workspace import Workspace
+from autograder.messages import GradeTask, TaskResult
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder import mutants as mutants_mod
-from autograder.probe_runner import runner_cell
 from autograder.probes import Probe, encode_inputs, load, probes_file, read_results, verdict
+from autograder.sandboxed.probe_runner import runner_cell
 
 
 def try_in_namespace(namespace: dict[str, Any], probes: Sequence[Probe], folder: Path) -> dict:

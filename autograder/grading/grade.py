@@ -2,16 +2,17 @@
 
 The pipeline, in order:
 
-1. :func:`autograder.workspace.prepare`: config, a copy of the source, gradebook entries (while
-   the workers start);
-2. :func:`autograder.workspace.collect`: copy the submissions in;
-3. :func:`autograder.submission.trusted_notebooks`: the trusted cells, read once from the gradebook;
+1. :func:`autograder.grading.workspace.prepare`: config, a copy of the source, gradebook
+   entries (while the workers start);
+2. :func:`autograder.grading.workspace.collect`: copy the submissions in;
+3. :func:`autograder.grading.submission.trusted_notebooks`: the trusted cells, read once from the
+   gradebook;
 4. the ledger decides what to grade: a submission already graded with the same files and the same
    trusted cells is skipped, unless ``force``;
-5. a backend (:mod:`autograder.backends`: this process, a local pool or Dask) runs
-   :func:`autograder.tasks.run_task` for each of the others, a fresh kernel per notebook;
-6. :class:`autograder.record.Recorder`, in this process only, writes each result as it arrives:
-   autograded notebooks, gradebook, ledger;
+5. a backend (:mod:`autograder.grading.backends`: this process, a local pool or Dask) runs
+   :func:`autograder.sandboxed.run_task` for each of the others, a fresh kernel per notebook;
+6. :class:`autograder.grading.record.Recorder`, in this process only, writes each result as it
+   arrives: autograded notebooks, gradebook, ledger;
 7. the results, one :class:`GradeResult` per student.
 """
 
@@ -23,25 +24,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autograder.backends import Backend
-from autograder.backends import backend as make_backend
 from autograder.config import CourseConfig, GradingConfig
-from autograder.judge import Judge
-from autograder.ledger import Ledger
-from autograder.progress import Progress, summary
-from autograder.record import Recorder
-from autograder.sandbox import detect
-from autograder.stats import AssignmentStats
-from autograder.submission import Submissions, trusted_notebooks
-from autograder.tasks import RECORDED, TaskResult
-from autograder.workspace import Workspace, collect, prepare
+from autograder.grading.backends import Backend
+from autograder.grading.backends import backend as make_backend
+from autograder.grading.judge import Judge
+from autograder.grading.ledger import Ledger
+from autograder.grading.progress import Progress, summary
+from autograder.grading.record import Recorder
+from autograder.grading.stats import AssignmentStats
+from autograder.grading.submission import Submissions, trusted_notebooks
+from autograder.grading.workspace import Workspace, collect, prepare
+from autograder.messages import RECORDED, TaskResult
+from autograder.sandboxed import detect
 
 
 @dataclass(frozen=True)
 class GradeResult:
     student: str
     assignment: str
-    status: str  # one of autograder.tasks.STATUSES
+    status: str  # one of autograder.messages.STATUSES
     score: float
     max_score: float
     reason: str = ""  # what went wrong, in words
@@ -66,7 +67,7 @@ class GradeRun:
     results: list[GradeResult]
     stats: AssignmentStats  # folded from every result, in the order they arrived
     summary: str  # the table of counts by status
-    isolation: str = ""  # how kernels were confined: see autograder.sandbox
+    isolation: str = ""  # how kernels were confined: see autograder.sandboxed.sandbox
 
 
 def _start(

@@ -1,4 +1,4 @@
-"""From the workspace to :class:`~autograder.tasks.GradeTask`: trusted cells, files, hashes.
+"""From the workspace to :class:`~autograder.messages.GradeTask`: trusted cells, files, hashes.
 
 Only the coordinator reads the gradebook and the workspace; workers get everything inside the task.
 """
@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder.config import IGNORE
-from autograder.tasks import (
+from autograder.grading.workspace import Workspace
+from autograder.messages import (
     GradeTask,
     ProbeSpec,
     TrustedCell,
@@ -19,7 +20,7 @@ from autograder.tasks import (
     grading_digest,
     submission_digest,
 )
-from autograder.workspace import Workspace
+from autograder.nbgrader_api import grade_id
 
 #: What nbgrader never copies from a submission (its ``CourseDirectory.ignore``).
 IGNORED = IGNORE
@@ -80,7 +81,7 @@ def _source_order(path: Path) -> dict[str, int]:
     if not path.is_file():
         return {}
     cells = json.loads(path.read_text()).get("cells", [])
-    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells]
+    ids = [grade_id(c) for c in cells]
     return {grade_id: i for i, grade_id in enumerate(ids) if grade_id}
 
 
@@ -98,7 +99,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     import os
     import stat
 
-    from autograder.workspace import MAX_SUBMITTED_FILE_BYTES, REFUSED_MARK
+    from autograder.grading.workspace import MAX_SUBMITTED_FILE_BYTES, REFUSED_MARK
 
     if not folder.is_dir() or folder.is_symlink():
         if folder.is_symlink():

@@ -3,19 +3,15 @@
 A :class:`GradeTask` carries everything a worker needs to grade one submission, the trusted cells
 included, so a worker on another machine needs no shared filesystem and no gradebook. A
 :class:`TaskResult` carries back the executed notebooks, the auto score of every grade cell and a
-status with a reason. :func:`run_task` is the one function both backends (the local process pool
-and Dask) call.
+status with a reason. Both sides import this module, and it imports nothing of either: the worker's
+one entry point, :func:`autograder.sandboxed.worker.run_task`, lives with the worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 #: Every outcome, worst first. All but the last describe the submission and are recorded;
@@ -115,7 +111,7 @@ class TaskResult:
     seconds_executing: float = 0.0  # summed over the notebooks: the kernels' own time
     seconds_total: float = 0.0  # the whole task inside the worker
     worker: str = ""  # host:pid that ran it
-    isolation: str = ""  # how the kernels were confined: autograder.sandbox.Sandbox.mode
+    isolation: str = ""  # how the kernels were confined: autograder.sandboxed.sandbox.Sandbox.mode
 
     @property
     def score(self) -> float:
@@ -169,49 +165,4 @@ def failed(task: GradeTask, reason: str) -> TaskResult:
         task.grading_sha256,
         status="error",
         reason=reason,
-    )
-
-
-def run_task(task: GradeTask) -> TaskResult:
-    """Grade one submission in fresh kernels (one per notebook); never raises for a bad submission.
-
-    Runs in a worker process (or, with one worker, in the coordinator). The heavy imports happen
-    on the first call in each process and stay.
-    """
-    from autograder.worker import grade_notebook, sandbox, warm_up, workdir
-
-    started = time.perf_counter()
-    if task.refused:  # nothing of it reaches a kernel: every test scores zero
-        from autograder.worker import refused
-
-        return TaskResult(
-            task.student,
-            task.assignment,
-            task.submission_sha256,
-            task.grading_sha256,
-            status="refused",
-            reason=task.refused,
-            notebooks=tuple(refused(t, task.refused) for t in task.trusted),
-        )
-    warm_up()
-    confined = sandbox(task.isolation)
-    if task.isolation == "bwrap" and not confined.isolated:
-        return failed(task, "a sandbox was required, but this worker has no bubblewrap")
-    with workdir(task) as cwd:
-        results = tuple(
-            grade_notebook(task, trusted, Path(cwd), confined) for trusted in task.trusted
-        )
-    problems = [f"{r.name}.ipynb: {r.reason}" for r in results if r.status != "graded"]
-    return TaskResult(
-        student=task.student,
-        assignment=task.assignment,
-        submission_sha256=task.submission_sha256,
-        grading_sha256=task.grading_sha256,
-        status=worst([r.status for r in results]),
-        reason="; ".join(problems),
-        notebooks=results,
-        seconds_executing=sum(r.seconds_executing for r in results),
-        seconds_total=time.perf_counter() - started,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-        isolation=confined.mode,
     )

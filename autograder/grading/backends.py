@@ -1,4 +1,4 @@
-"""Where :func:`~autograder.tasks.run_task` runs: in this process, a local process pool, or Dask.
+"""Where :func:`~autograder.messages.run_task` runs: in this process, a local process pool, or Dask.
 
 Each backend turns an iterator of tasks into an iterator of results, in completion order, with
 only a small window of tasks in flight (memory stays flat for a class of any size, and a crash of
@@ -18,7 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from autograder.tasks import GradeTask, TaskResult, failed, run_task
+from autograder.messages import GradeTask, TaskResult, failed
+from autograder.sandboxed import run_task
 
 Outcome = tuple[GradeTask, TaskResult]
 
@@ -45,7 +46,7 @@ class Serial:
 
 
 def _init_worker() -> None:
-    from autograder.worker import warm_up
+    from autograder.sandboxed import warm_up
 
     warm_up()
 

@@ -6,20 +6,15 @@ with tracebacks that quote the failing hidden line. :class:`RedactHiddenTests` r
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from autograder.config import HIDDEN_REGION, REDACTED
+from autograder.grading.workspace import Workspace
 from autograder.nbgrader_api import run_api
-from autograder.workspace import Workspace
-
-HIDDEN_REGION = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
-)
-REDACTED = "# (hidden tests: not shown)\n"
 
 
 class RedactHiddenTests(Preprocessor):
@@ -43,7 +38,7 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None) 
     A student with no autograded notebook (missing, or not a notebook) gets none: there is
     nothing to show, and their status and reason are in the gradebook and the report.
     """
-    from autograder.workspace import check_ids
+    from autograder.grading.workspace import check_ids
 
     check_ids(students or [])  # an id is never a path: ../x is refused before anything is done
     api = ws.api()

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from autograder.sandbox import Sandbox, reap, wrap
-from autograder.tasks import GradeTask
+from autograder.messages import GradeTask
+from autograder.nbgrader_api import grade_id as nbgrader_grade_id
+from autograder.sandboxed.sandbox import Sandbox, reap, wrap
 
 #: The log of nbgrader's and nbclient's steps in a worker: their warnings and errors (a timeout,
 #: a changed locked cell) end up in each submission's status and reason, not on the terminal.
@@ -200,7 +201,7 @@ def _kernel_arguments(nb: Any) -> list[str]:
 
 
 def cell_name(cell: Any, index: int) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    grade_id = nbgrader_grade_id(cell)
     return f"cell {index}" + (f" ({grade_id})" if grade_id else "")
 
 

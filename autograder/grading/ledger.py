@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.tasks import TaskResult
+from autograder.messages import TaskResult
 
 FILENAME = "autograder_results.db"
 
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS autograder_results (
     seconds_total REAL NOT NULL,
     worker TEXT NOT NULL,
     graded_at TEXT NOT NULL,
-    isolation TEXT NOT NULL DEFAULT '',  -- how its kernels were confined: autograder.sandbox
+    isolation TEXT NOT NULL DEFAULT '',  -- how its kernels were confined (sandbox.Sandbox.mode)
     PRIMARY KEY (student, assignment)
 )
 """

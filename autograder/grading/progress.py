@@ -10,8 +10,8 @@ import time
 from collections import Counter
 from typing import IO, Any
 
-from autograder.stats import AssignmentStats
-from autograder.tasks import STATUSES
+from autograder.grading.stats import AssignmentStats
+from autograder.messages import STATUSES
 
 
 def _duration(seconds: float) -> str:

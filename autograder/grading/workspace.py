@@ -3,7 +3,7 @@
 workspace/
   nbgrader_config.py   written here, so `nbgrader formgrader` works in this folder
   gradebook.db         nbgrader's gradebook (sqlite), written only by the coordinator
-  autograder_results.db  the ledger: each submission's hashes and result (autograder.ledger)
+  autograder_results.db  the ledger: each submission's hashes and result (autograder.grading.ledger)
   source/<assignment>/ a copy of the course's solutions/<assignment>/
   release/<assignment>/
   submitted/<student>/<assignment>/*.ipynb
@@ -21,7 +21,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from autograder.config import CourseConfig, nbgrader_config, workspace_config_file
+from autograder.config import CourseConfig, config_file_text, nbgrader_config
 from autograder.nbgrader_api import make_api, run_api
 
 #: The largest file a submission may hold; a larger one refuses the submission.
@@ -106,14 +106,11 @@ class Workspace:
         return f"sqlite:///{self.path / 'gradebook.db'}"
 
     def config(self) -> Config:
-        c = nbgrader_config(self.course, self.path)
-        # By name, as nbgrader_config.py has them: nbconvert imports them only for feedback.
-        c.GenerateFeedback.preprocessors = [
-            "nbgrader.preprocessors.GetGrades",
-            "autograder.feedback.RedactHiddenTests",
-            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-        ]
-        return c
+        return nbgrader_config(self.course, self.path, feedback=True)
+
+    def write_config(self) -> None:
+        """``nbgrader_config.py`` here, so that formgrader and nbgrader's commands work in it."""
+        (self.path / "nbgrader_config.py").write_text(config_file_text(self.config()))
 
     def api(self) -> Any:
         return make_api(self.config())
@@ -156,7 +153,7 @@ def prepare(course: CourseConfig, path: Path, assignment: str) -> Workspace:
     course.notebooks(assignment)  # a clear error for an unknown assignment
     ws = Workspace(path.resolve(), course)
     ws.path.mkdir(parents=True, exist_ok=True)
-    (ws.path / "nbgrader_config.py").write_text(workspace_config_file(course, ws.path))
+    ws.write_config()
     stamp = ws.path / f".autograder-{assignment}.source-sha256"
     digest = _source_digest(course.source / assignment)
     if stamp.is_file() and stamp.read_text() == digest and _has_assignment(ws, assignment):

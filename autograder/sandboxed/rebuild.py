@@ -15,6 +15,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from autograder.nbgrader_api import grade_id as nbgrader_grade_id
+from autograder.nbgrader_api import nbgrader_meta
+
 #: Larger submissions are not graded (a notebook of the course is well under 1 MB without outputs).
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 
@@ -66,15 +69,13 @@ def answers(cells: list[dict[str, Any]], released: Any) -> Answers:
     wanted = {
         c.metadata.nbgrader.grade_id: c.cell_type
         for c in released.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+        if nbgrader_meta(c).get("solution")
     }
     found = Answers({})
     duplicated = set()
     for cell in cells:
-        meta = cell.get("metadata")
-        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
-        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
-        if not isinstance(grade_id, str) or grade_id not in wanted:
+        grade_id = nbgrader_grade_id(cell)
+        if grade_id is None or grade_id not in wanted:
             continue
         if grade_id in found.sources:
             duplicated.add(grade_id)
@@ -105,11 +106,11 @@ def rebuild(
     """
     import copy
 
-    from autograder.feedback import REDACTED
+    from autograder.config import REDACTED
 
     nb = copy.deepcopy(released)
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = nbgrader_grade_id(cell)
         if grade_id in given.sources:
             cell.source = given.sources[grade_id]
         elif tests is not None and grade_id in tests:
