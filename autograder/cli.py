@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from autograder.config import CourseConfig, available_cores, find_course_root
 
@@ -161,17 +162,7 @@ def _assignment_id(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
-    parser.add_argument("--course", help="the course folder (default: found from the cwd)")
-    parser.add_argument(
-        "--cell-timeout",
-        type=int,
-        default=300,
-        help="seconds a cell may run (default 300; nbgrader's own is 30)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _authoring_commands(sub: Any) -> None:
     p = sub.add_parser("release", help="regenerate exercises/ from solutions/")
     p.add_argument("assignments", nargs="*", help="default: every assignment")
     p.add_argument("--out", type=Path, help="release here instead of exercises/")
@@ -185,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*", help="default: every assignment")
     p.set_defaults(func=cmd_check)
 
+
+def _grade_command(sub: Any) -> None:
     p = sub.add_parser("grade", help="autograde submissions into the workspace's gradebook")
     p.add_argument("assignment")
     p.add_argument("--workspace", type=Path, required=True, help="the grading folder")
@@ -230,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_grade)
 
+
+def _result_commands(sub: Any) -> None:
     p = sub.add_parser("feedback", help="write per-student feedback HTML, hidden tests redacted")
     p.add_argument("assignment")
     p.add_argument("--workspace", type=Path, required=True)
@@ -262,16 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=Path, required=True)
     p.add_argument("--out", type=Path, default=Path("report.html"))
     p.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--course", help="the course folder (default: found from the cwd)")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=300,
+        help="seconds a cell may run (default 300; nbgrader's own is 30)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _authoring_commands(sub)
+    _grade_command(sub)
+    _result_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from autograder.grading.grade import SandboxMissing
-    from autograder.grading.judge import ReferenceFailed
+    from autograder.config import CourseError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError, SandboxMissing, ReferenceFailed) as err:
+    except (FileNotFoundError, ValueError, CourseError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -85,6 +85,11 @@ def find_course_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(f"no course (a folder with _toc.yml and solutions/) at or above {here}")
 
 
+class CourseError(RuntimeError):
+    """A failure the instructor can act on (a missing sandbox, a reference solution that fails its
+    probes, nbgrader's own error): the command line prints its message and exits with 2."""
+
+
 #: Never released nor copied for grading: nbgrader's default list, then the hidden checks
 #: (probes, autograder/probes.py) and the plausible bugs that prove them (autograder/mutants.py).
 IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.probes.py", "*.mutants.py")

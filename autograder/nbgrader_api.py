@@ -11,6 +11,8 @@ from typing import Any
 
 from traitlets.config import Config
 
+from autograder.config import CourseError
+
 
 def nbgrader_meta(cell: Any) -> dict[str, Any]:
     """A cell's nbgrader metadata, or {} when it has none or it is not a mapping (a hostile
@@ -26,7 +28,7 @@ def grade_id(cell: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-class NbgraderError(RuntimeError):
+class NbgraderError(CourseError):
     """nbgrader reported a failure; the message carries its log."""
 
 

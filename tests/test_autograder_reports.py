@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from autograder.cli import main
@@ -53,6 +54,8 @@ def test_nbgraders_csv_parses(graded: Graded, tmp_path: Path) -> None:
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(r["student_id"] for r in rows) == sorted(graded.students)
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert frame.to_dict("records") == rows
     for row in rows:
         assert float(row["score"]) == SCORES.get(_kind(row["student_id"]), 0.0)
         assert float(row["max_score"]) == 3.0 and row["assignment"] == TOY_ASSIGNMENT
@@ -73,6 +76,10 @@ def test_the_canvas_csv_follows_canvas_conventions(graded: Graded, tmp_path: Pat
     for row in students:
         assert len(row) == len(header)
         assert float(row[5]) == SCORES.get(_kind(row[3]), 0.0)
+    # pandas reads the same table (Canvas's own import is a CSV reader too)
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
+    assert list(frame.columns) == header
+    assert frame.values.tolist() == [points, *students]
 
     assert main(args) == 0  # without an id the column is the assignment's name
     with open(out, newline="", encoding="utf-8") as handle:

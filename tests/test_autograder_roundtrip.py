@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbformat import NotebookNode
 
@@ -245,3 +246,7 @@ def test_export_quotes_hostile_names(tmp_path: Path) -> None:
     assert list(rows[0]) == CSV_COLUMNS
     assert [(r["student_id"], r["last_name"]) for r in rows] == [("s1", 'Doe, "Jr"'), ("s2", "Roe")]
     assert rows[0]["first_name"] == "Ann,\nMarie"
+    # pandas, as a spreadsheet-minded instructor reads it, sees the same table
+    table = pd.read_csv(tmp_path / "g.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == CSV_COLUMNS
+    assert table.to_dict("records") == rows
