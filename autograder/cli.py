@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.config import CourseConfig, available_cores, find_course_root
+from autograder.grading import preflight
 
 LISTED = 50  # `grade` lists every student of a class up to this size
 
@@ -112,7 +113,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         force=args.force,
         isolation=args.isolation,
     )
-    run = grade_run(_course(args), args.workspace, args.assignment, args.submissions, options)
+    course = _course(args)
+    preflight.assignment(course, args.assignment)
+    if args.submissions is not None:  # checked before the workspace is made
+        notebooks = [p.name for p in course.notebooks(args.assignment)]
+        preflight.submissions(args.submissions, args.assignment, notebooks)
+    run = grade_run(course, args.workspace, args.assignment, args.submissions, options)
     # A class of up to LISTED students is listed whole; a bigger one, only what needs a look.
     listed = [r for r in run.results if len(run.results) <= LISTED or r.status != "graded"]
     width = max([len(r.student) for r in listed] + [7])
@@ -131,7 +137,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from autograder.grading.feedback import feedback
     from autograder.grading.workspace import Workspace
 
-    ws = Workspace(args.workspace.resolve(), _course(args))
+    ws = Workspace(preflight.workspace(args.workspace.resolve()), _course(args))
+    preflight.graded_assignment(ws.path, args.assignment)
     for path in feedback(ws, args.assignment, args.students or None):
         print(f"wrote {path}")
     return 0
@@ -141,7 +148,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from autograder.grading.export import export_canvas, export_csv
     from autograder.grading.workspace import Workspace
 
-    ws = Workspace(args.workspace.resolve(), _course(args))
+    ws = Workspace(preflight.workspace(args.workspace.resolve()), _course(args))
     print(f"wrote {export_csv(ws, args.to)}")
     if args.canvas:
         ids = dict(item.split("=", 1) for item in args.canvas_ids)
@@ -152,7 +159,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from autograder.grading.report import write_report
 
-    print(f"wrote {write_report(args.workspace.resolve(), args.assignment, args.out)}")
+    ws = preflight.workspace(args.workspace.resolve())
+    preflight.graded_assignment(ws, args.assignment)
+    print(f"wrote {write_report(ws, args.assignment, args.out)}")
     return 0
 
 
