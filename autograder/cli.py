@@ -112,6 +112,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         notebook_timeout=args.notebook_timeout,
         force=args.force,
         isolation=args.isolation,
+        students=tuple(args.students),
     )
     course = _course(args)
     preflight.assignment(course, args.assignment)
@@ -213,6 +214,13 @@ def _grade_command(sub: Any) -> None:
     )
     p.add_argument(
         "--force", action="store_true", help="regrade submissions already graded as they are"
+    )
+    p.add_argument(
+        "--student",
+        dest="students",
+        action="append",
+        default=[],
+        help="grade only this student, even if already graded (repeatable)",
     )
     isolation = p.add_mutually_exclusive_group()
     isolation.add_argument(

@@ -62,6 +62,8 @@ class GradingConfig:
     dask_local: int = 0  # > 0: start a loopback Dask LocalCluster with this many workers
     notebook_timeout: int = 1800  # seconds for a whole notebook; the cells left are not run
     force: bool = False  # regrade even what the ledger holds as graded with the same files
+    # grade only these students, each regraded even when the ledger holds it (--student)
+    students: tuple[str, ...] = ()
     # "auto": the best sandbox the machine has (warning loudly when it is not bubblewrap);
     # "bwrap": bubblewrap or refuse to grade (--require-sandbox); "limits": only what a machine
     # without bubblewrap gets; "none": no sandbox (to measure what it costs)

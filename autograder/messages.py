@@ -3,15 +3,17 @@
 A :class:`GradeTask` carries everything a worker needs to grade one submission, the trusted cells
 included, so a worker on another machine needs no shared filesystem and no gradebook. A
 :class:`TaskResult` carries back the executed notebooks, the auto score of every grade cell and a
-status with a reason. Both sides import this module, and it imports nothing of either: the worker's
-one entry point, :func:`autograder.sandboxed.worker.run_task`, lives with the worker.
+status with a reason. It is the one record of a graded result: the judge marks it, the recorder
+writes it, the ledger stores and reads it back (without the executed notebooks), and ``grade``
+returns it. Both sides import this module, and it imports nothing of either: the worker's one entry
+point, :func:`autograder.sandboxed.worker.run_task`, lives with the worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: Every outcome, worst first. All but the last describe the submission and are recorded;
@@ -112,6 +114,8 @@ class TaskResult:
     seconds_total: float = 0.0  # the whole task inside the worker
     worker: str = ""  # host:pid that ran it
     isolation: str = ""  # how the kernels were confined: autograder.sandboxed.sandbox.Sandbox.mode
+    graded_at: str = ""  # when the ledger recorded it (ISO 8601, UTC); "" until then
+    skipped: bool = False  # already graded with the same files: taken from the ledger, not run
 
     @property
     def score(self) -> float:
@@ -120,6 +124,17 @@ class TaskResult:
     @property
     def max_score(self) -> float:
         return sum(m for nb in self.notebooks for _, m in nb.scores.values())
+
+    @property
+    def scores(self) -> dict[str, tuple[float, float]]:
+        """Grade id -> (points earned, max points), over every notebook in order."""
+        return {g: (p or 0.0, m) for nb in self.notebooks for g, (p, m) in nb.scores.items()}
+
+    def stripped(self) -> TaskResult:
+        """This result without the executed notebooks and the probes' records, the bulk of it:
+        what ``grade`` holds for every submission of a class once the result is recorded."""
+        notebooks = tuple(replace(nb, executed=None, probes={}) for nb in self.notebooks)
+        return replace(self, notebooks=notebooks)
 
 
 def worst(statuses: list[str]) -> str:

@@ -108,3 +108,28 @@ def test_feedback_and_report_name_the_graded_assignments(
         assert main(args) == 2
         err = capsys.readouterr().err
         assert f"has not graded '00_other'; it has graded: {TOY_ASSIGNMENT}" in err
+
+
+def test_student_regrades_only_that_student(course: Path, tmp_path: Path, capsys) -> None:
+    """``grade --student ID`` regrades that one submission (no --force for the class); an id with
+    no submission is named, and nothing is graded."""
+    from autograder.config import CourseConfig
+
+    notebooks = course_notebooks(CourseConfig(root=course), TOY_ASSIGNMENT)
+    subs = tmp_path / "subs"
+    first, second = write_class(subs, TOY_ASSIGNMENT, notebooks, ["correct", "partial"])
+    ws = tmp_path / "ws"
+    assert main(_grade(course, ws, subs)) == 0
+    capsys.readouterr()
+    assert main(_grade(course, ws, subs, "--student", second)) == 0
+    out = capsys.readouterr().out
+    listed = [
+        line.split()[0] for line in out.splitlines()[1:] if line.startswith(("correct", "partial"))
+    ]
+    assert listed == [second], out
+    assert "already graded" not in out and "1/3" in out
+    assert main(_grade(course, ws, subs, "--student", "nobody")) == 2
+    assert (
+        f"no submission from 'nobody'; the students are: {first}, {second}"
+        in capsys.readouterr().err
+    )

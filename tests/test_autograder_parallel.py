@@ -15,8 +15,9 @@ import pytest
 
 from autograder.cli import main
 from autograder.config import CourseConfig, GradingConfig
-from autograder.grading.grade import GradeResult, grade
-from autograder.grading.ledger import Ledger, Row
+from autograder.grading.grade import grade
+from autograder.grading.ledger import Ledger
+from autograder.messages import TaskResult
 from tests.synthetic import (
     KINDS,
     TOY_ASSIGNMENT,
@@ -60,13 +61,13 @@ def toy_class(tmp_path_factory: pytest.TempPathFactory) -> ToyClass:
     return ToyClass(course, submissions, students)
 
 
-def _grade(toy: ToyClass, workspace: Path, **options: object) -> dict[str, GradeResult]:
+def _grade(toy: ToyClass, workspace: Path, **options: object) -> dict[str, TaskResult]:
     config = GradingConfig(**options)  # type: ignore[arg-type]
     results = grade(toy.course, workspace, TOY_ASSIGNMENT, toy.submissions, config)
     return {r.student: r for r in results}
 
 
-def _ledger(workspace: Path) -> dict[str, Row]:
+def _ledger(workspace: Path) -> dict[str, TaskResult]:
     with Ledger(workspace) as ledger:
         return ledger.rows(TOY_ASSIGNMENT)
 

@@ -13,7 +13,8 @@ The pipeline, in order:
    :func:`autograder.sandboxed.run_task` for each of the others, a fresh kernel per notebook;
 6. :class:`autograder.grading.record.Recorder`, in this process only, writes each result as it
    arrives: autograded notebooks, gradebook, ledger;
-7. the results, one :class:`GradeResult` per student.
+7. the results, one :class:`autograder.messages.TaskResult` per student (without the executed
+   notebooks).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from autograder.config import CourseConfig, GradingConfig
+from autograder.config import CourseConfig, CourseError, GradingConfig
 from autograder.grading.backends import Backend
 from autograder.grading.backends import backend as make_backend
 from autograder.grading.judge import Judge
@@ -39,32 +40,8 @@ from autograder.sandboxed import detect
 
 
 @dataclass(frozen=True)
-class GradeResult:
-    student: str
-    assignment: str
-    status: str  # one of autograder.messages.STATUSES
-    score: float
-    max_score: float
-    reason: str = ""  # what went wrong, in words
-    skipped: bool = False  # already graded with the same files: taken from the ledger
-    seconds: float = 0.0  # the worker's time for this submission
-
-    @staticmethod
-    def of(result: TaskResult) -> GradeResult:
-        return GradeResult(
-            result.student,
-            result.assignment,
-            result.status,
-            result.score,
-            result.max_score,
-            result.reason,
-            seconds=result.seconds_total,
-        )
-
-
-@dataclass(frozen=True)
 class GradeRun:
-    results: list[GradeResult]
+    results: list[TaskResult]  # stripped of the executed notebooks
     stats: AssignmentStats  # folded from every result, in the order they arrived
     summary: str  # the table of counts by status
     isolation: str = ""  # how kernels were confined: see autograder.sandboxed.sandbox
@@ -98,7 +75,7 @@ def _start(
         return ws, students, starting.result()
 
 
-class SandboxMissing(RuntimeError):
+class SandboxMissing(CourseError):
     """A sandbox was required and this machine cannot provide one: nothing is graded."""
 
 
@@ -122,8 +99,64 @@ def _isolation(asked: str) -> str:
 def _stats(result: TaskResult) -> AssignmentStats:
     if result.status not in RECORDED:  # the grader failed: no scores to count
         return AssignmentStats(statuses={result.status: 1})
-    scores = {g: (p or 0.0, m) for nb in result.notebooks for g, (p, m) in nb.scores.items()}
-    return AssignmentStats.of(result.student, result.status, scores, result.seconds_total)
+    seconds = 0.0 if result.skipped else result.seconds_total  # only this run's time
+    return AssignmentStats.of(result.student, result.status, result.scores, seconds)
+
+
+def _only(students: list[str], wanted: tuple[str, ...]) -> list[str]:
+    """``students``, or only the ``wanted`` ones among them (``--student``): an id that is not
+    among them is an error that names it, before anything is graded."""
+    if not wanted:
+        return students
+    unknown = sorted(set(wanted) - set(students))
+    if unknown:
+        raise CourseError(
+            f"no submission from {', '.join(map(repr, unknown))}; "
+            f"the students are: {', '.join(students[:20])}" + (" ..." if len(students) > 20 else "")
+        )
+    return [s for s in students if s in wanted]
+
+
+def _known(
+    ws: Workspace, reader: Submissions, students: list[str], force: bool
+) -> dict[str, TaskResult]:
+    """Student -> the ledger's result, for each submission already graded with the same files
+    and the same trusted cells (none when ``force``): these are skipped."""
+    with Ledger(ws.path) as ledger:
+        known = ledger.rows(reader.assignment)
+    found = {}
+    for student in students:
+        row = known.get(student)
+        hashes = (reader.plan(student).submission_sha256, reader.grading_sha256)
+        if not force and row is not None and (row.submission_sha256, row.grading_sha256) == hashes:
+            found[student] = replace(row, skipped=True)
+    return found
+
+
+def _grade_each(
+    ws: Workspace,
+    reader: Submissions,
+    judge: Judge,
+    runner: Backend,
+    todo: list[str],
+    progress: Progress,
+) -> list[TaskResult]:
+    """Grade the ``todo`` students' submissions, recording each result as it arrives; the
+    results in the order they arrived."""
+    done = []
+    progress.start()
+    with Recorder(ws, reader.assignment) as recorder:
+        for task, raw in runner.results(reader.task(s) for s in todo):
+            result = judge.judge(raw)
+            if result.status in RECORDED:
+                recorder.record(task, result)
+            progress.update(
+                task.student,
+                result.status,
+                f"{result.score:g}/{result.max_score:g} in {result.seconds_total:.1f} s",
+            )
+            done.append(result.stripped())
+    return done
 
 
 def grade_run(
@@ -140,50 +173,21 @@ def grade_run(
     started = time.monotonic()
     isolation = _isolation(options.isolation)
     ws, students, runner = _start(course, workspace, assignment, submissions, options)
-    results: dict[str, GradeResult] = {}
     stats = AssignmentStats.empty()
     try:
-        reader = Submissions(
-            ws,
-            assignment,
-            trusted_notebooks(ws, assignment),
-            options.notebook_timeout,
-            options.isolation,
-        )
+        students = _only(students, options.students)
+        trusted = trusted_notebooks(ws, assignment)
+        reader = Submissions(ws, assignment, trusted, options.notebook_timeout, options.isolation)
         judge = Judge.prepare(ws.path / "source" / assignment, reader.template)
-        with Ledger(ws.path) as ledger:
-            known = ledger.rows(assignment)
+        results = _known(ws, reader, students, options.force or bool(options.students))
         progress = progress or Progress(len(students))
-        todo = []
-        for student in students:
-            row = known.get(student)
-            hashes = (reader.plan(student).submission_sha256, reader.grading_sha256)
-            if (
-                options.force
-                or row is None
-                or (row.submission_sha256, row.grading_sha256) != hashes
-            ):
-                todo.append(student)
-                continue
-            results[student] = GradeResult(
-                student, assignment, row.status, row.score, row.max_score, row.reason, skipped=True
-            )
-            stats = stats.merge(AssignmentStats.of(student, row.status, row.scores, 0.0))
-            progress.update(student, row.status, "", skipped=True)
-
-        progress.start()
-        with Recorder(ws, assignment) as recorder:
-            for task, raw in runner.results(reader.task(s) for s in todo):
-                result = judge.judge(raw)
-                if result.status in RECORDED:
-                    recorder.record(task, result)
-                results[task.student] = GradeResult.of(result)
-                stats = stats.merge(_stats(result))
-                progress.update(
-                    task.student,
-                    result.status,
-                    f"{result.score:g}/{result.max_score:g} in {result.seconds_total:.1f} s",
-                )
+        for result in results.values():
+            stats = stats.merge(_stats(result))
+            progress.update(result.student, result.status, "", skipped=True)
+        todo = [s for s in students if s not in results]
+        for result in _grade_each(ws, reader, judge, runner, todo, progress):
+            results[result.student] = result
+            stats = stats.merge(_stats(result))
     finally:
         runner.close()
         if progress is not None:
@@ -200,6 +204,6 @@ def grade(
     assignment: str,
     submissions: Path | None = None,
     options: GradingConfig | None = None,
-) -> list[GradeResult]:
+) -> list[TaskResult]:
     """:func:`grade_run`, returning only the results."""
     return grade_run(course, workspace, assignment, submissions, options).results

@@ -4,17 +4,18 @@ One sqlite table, ``autograder_results``, in its own file beside nbgrader's grad
 written, in its own transaction, only after the gradebook holds the same result, so a coordinator
 killed at any moment leaves each submission either recorded in both or to be graded again; and
 since a row is keyed by (student, assignment), grading again replaces it, never duplicates it.
+A row is a :class:`autograder.messages.TaskResult` without its executed notebooks.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from autograder.messages import TaskResult
+from autograder.messages import NotebookResult, TaskResult
 
 FILENAME = "autograder_results.db"
 
@@ -28,7 +29,7 @@ CREATE TABLE IF NOT EXISTS autograder_results (
     reason TEXT NOT NULL,
     score REAL NOT NULL,
     max_score REAL NOT NULL,
-    scores TEXT NOT NULL,             -- JSON: grade id -> [points earned, max points]
+    scores TEXT NOT NULL,             -- JSON: the notebooks, see _notebooks_json
     seconds_executing REAL NOT NULL,
     seconds_total REAL NOT NULL,
     worker TEXT NOT NULL,
@@ -39,22 +40,45 @@ CREATE TABLE IF NOT EXISTS autograder_results (
 """
 
 
-@dataclass(frozen=True)
-class Row:
-    student: str
-    assignment: str
-    submission_sha256: str
-    grading_sha256: str
-    status: str
-    reason: str
-    score: float
-    max_score: float
-    scores: dict[str, tuple[float, float]]  # grade id -> (points earned, max points)
-    seconds_executing: float
-    seconds_total: float
-    worker: str
-    graded_at: str
-    isolation: str = ""
+#: The columns a row is read back from, in :class:`TaskResult`'s names (score and max_score
+#: are stored too, for SQL readers, but follow from the notebooks' scores).
+COLUMNS = (
+    "student", "assignment", "submission_sha256", "grading_sha256", "status", "reason",
+    "scores", "seconds_executing", "seconds_total", "worker", "graded_at", "isolation",
+)  # fmt: skip
+
+
+def _notebooks_json(result: TaskResult) -> str:
+    """The notebooks as stored: a list of {name, status, reason, scores: grade id -> [points
+    earned or null, max points]}."""
+    return json.dumps(
+        [
+            {"name": nb.name, "status": nb.status, "reason": nb.reason, "scores": nb.scores}
+            for nb in result.notebooks
+        ]
+    )
+
+
+def _notebooks(text: str, status: str, reason: str) -> tuple[NotebookResult, ...]:
+    """The stored notebooks, with their scores and no executed notebook."""
+    data: Any = json.loads(text)
+    if isinstance(data, dict):
+        # NOTE: a ledger written before the notebooks were kept apart holds one flat mapping,
+        # grade id -> [points, max points]: it is read back as one notebook without a name.
+        data = [{"name": "", "status": status, "reason": reason, "scores": data}]
+    return tuple(
+        NotebookResult(
+            name=nb["name"],
+            status=nb["status"],
+            reason=nb["reason"],
+            executed=None,
+            scores={
+                g: (None if p is None else float(p), float(m)) for g, (p, m) in nb["scores"].items()
+            },
+            comments={},
+        )
+        for nb in data
+    )
 
 
 class Ledger:
@@ -82,11 +106,6 @@ class Ledger:
         self.close()
 
     def record(self, result: TaskResult) -> None:
-        scores = {
-            grade_id: [points or 0.0, max_points]
-            for nb in result.notebooks
-            for grade_id, (points, max_points) in nb.scores.items()
-        }
         with self.db:  # commit
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
@@ -101,7 +120,7 @@ class Ledger:
                     result.reason,
                     result.score,
                     result.max_score,
-                    json.dumps(scores),
+                    _notebooks_json(result),
                     result.seconds_executing,
                     result.seconds_total,
                     result.worker,
@@ -110,17 +129,17 @@ class Ledger:
                 ),
             )
 
-    def rows(self, assignment: str) -> dict[str, Row]:
-        """Student -> the recorded result of ``assignment``."""
+    def rows(self, assignment: str) -> dict[str, TaskResult]:
+        """Student -> the recorded result of ``assignment`` (no executed notebooks)."""
         cursor = self.db.execute(
-            "SELECT * FROM autograder_results WHERE assignment = ? ORDER BY student", (assignment,)
+            f"SELECT {', '.join(COLUMNS)} FROM autograder_results WHERE assignment = ? "
+            "ORDER BY student",
+            (assignment,),
         )
-        columns = [d[0] for d in cursor.description]
         found = {}
         for values in cursor.fetchall():
-            data = dict(zip(columns, values, strict=True))
-            data["scores"] = {
-                g: (float(s), float(m)) for g, (s, m) in json.loads(data["scores"]).items()
-            }
-            found[data["student"]] = Row(**data)
+            data = dict(zip(COLUMNS, values, strict=True))
+            scores = data.pop("scores")
+            notebooks = _notebooks(scores, data["status"], data["reason"])
+            found[data["student"]] = TaskResult(**data, notebooks=notebooks)
         return found
