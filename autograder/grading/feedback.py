@@ -1,4 +1,5 @@
-"""``feedback``: per-student HTML feedback, with the source of hidden tests redacted.
+"""``feedback``: per-student HTML feedback, with the source of hidden tests redacted, under a
+Content-Security-Policy that runs no script of the student's (:mod:`autograder.grading.sanitize`).
 
 nbgrader restores hidden tests into the autograded notebook, and its feedback shows them, along
 with tracebacks that quote the failing hidden line. :class:`RedactHiddenTests` removes both.
@@ -47,5 +48,26 @@ def feedback(ws: Workspace, assignment: str, students: list[str] | None = None) 
         if not any((ws.path / "autograded" / student / assignment).glob("*.ipynb")):
             continue
         run_api(ws.config(), "generate_feedback", assignment, student, api=api)
-        written += sorted((ws.path / "feedback" / student / assignment).glob("*.html"))
+        folder = ws.path / "feedback" / student / assignment
+        written += _lock_down(ws.path / "autograded" / student / assignment, folder)
     return written
+
+
+def _lock_down(autograded: Path, folder: Path) -> list[Path]:
+    """Give each page nbgrader wrote a policy that runs no inline script; return the pages.
+
+    NOTE: a post-write step, not a template or preprocessor: nbconvert's page template has no
+    hook for a head element, and this way the policy holds whatever template nbgrader picks.
+    nbgrader also copies the submission's other files here; one a browser would run (a student's
+    own .html or .svg) is removed: the pages written here are the only active files.
+    """
+    from autograder.grading.sanitize import ACTIVE_SUFFIXES, inert_page
+
+    pages = sorted(folder / f"{nb.stem}.html" for nb in autograded.glob("*.ipynb"))
+    pages = [page for page in pages if page.is_file()]
+    for path in folder.rglob("*"):
+        if path.suffix.lower() in ACTIVE_SUFFIXES and path not in pages and path.is_file():
+            path.unlink()
+    for page in pages:
+        page.write_text(inert_page(page.read_text(encoding="utf-8")), encoding="utf-8")
+    return pages

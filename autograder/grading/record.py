@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grading.ledger import Ledger
+from autograder.grading.sanitize import inert_json
 from autograder.grading.workspace import Workspace
 from autograder.messages import GradeTask, TaskResult
 
@@ -64,7 +65,10 @@ class Recorder:
             if nb.executed is None:
                 path.unlink(missing_ok=True)  # no stale notebook from an earlier round
             else:
-                _write_atomic(path, nb.executed.encode())
+                try:  # what the student's code displayed stays data: nothing in it runs
+                    _write_atomic(path, inert_json(nb.executed).encode())
+                except ValueError:  # unreadable (nested too deep): none, rather than a live one
+                    path.unlink(missing_ok=True)
 
     def _write_gradebook(self, result: TaskResult) -> None:
         """Scores and automatic comments, as nbgrader's SaveAutoGrades writes them."""
