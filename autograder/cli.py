@@ -43,7 +43,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import time
 
-    from autograder.authoring.check import iter_check
+    from autograder.authoring.check import iter_check, print_probe_check
 
     course = _course(args)
     if hasattr(sys.stdout, "reconfigure"):
@@ -64,41 +64,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}")
         failed += bool(problems)
-        failed += _check_probes(result.notebook)
+        failed += print_probe_check(result.notebook)
         print(f"  ({time.perf_counter() - started:.0f} s so far)", flush=True)
     return 1 if failed else 0
-
-
-def _check_probes(notebook: Path) -> bool:
-    """Print what is wrong with a notebook's probes and mutants; True when something is."""
-    import tempfile
-
-    from autograder.authoring.proofs import check_notebook_probes
-
-    with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
-        found = check_notebook_probes(notebook, Path(tmp))
-    bad = {kind: names for kind, names in found.problems.items() if names}
-    if found.probes == 0:
-        print(
-            f"{notebook}: WARNING: no probes: its hidden checks would rest on the student's "
-            "kernel, where tampering can fool them"
-        )
-        return False
-    total = len(found.mutants)
-    rate = f"{found.killed}/{total} killed ({100 * found.killed / total:.0f}%)" if total else "none"
-    print(
-        f"{notebook}: {found.probes} probes, every grade cell guarded, reference agrees, "
-        f"stub fails all; mutants: {rate}"
-        if not bad
-        else f"{notebook}: probe problems; mutants: {rate}"
-    )
-    for kind, names in bad.items():
-        for name in names:
-            print(f"  - {kind}: {name}")
-    if total == 0:
-        print(f"  - no mutants ({notebook.stem}.mutants.py): nothing proves the probes catch a bug")
-        return True
-    return bool(bad)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

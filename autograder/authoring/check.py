@@ -79,3 +79,35 @@ def iter_check(
 def check(course: CourseConfig, assignments: list[str] | None = None) -> list[NotebookCheck]:
     """Check every notebook of ``assignments`` (default: all of them)."""
     return list(iter_check(course, assignments))
+
+
+def print_probe_check(notebook: Path) -> bool:
+    """Print what is wrong with a notebook's probes and mutants; True when something is."""
+    import tempfile
+
+    from autograder.authoring.proofs import check_notebook_probes
+
+    with tempfile.TemporaryDirectory(prefix="probes-check-") as tmp:
+        found = check_notebook_probes(notebook, Path(tmp))
+    bad = {kind: names for kind, names in found.problems.items() if names}
+    if found.probes == 0:
+        print(
+            f"{notebook}: WARNING: no probes: its hidden checks would rest on the student's "
+            "kernel, where tampering can fool them"
+        )
+        return False
+    total = len(found.mutants)
+    rate = f"{found.killed}/{total} killed ({100 * found.killed / total:.0f}%)" if total else "none"
+    print(
+        f"{notebook}: {found.probes} probes, every grade cell guarded, reference agrees, "
+        f"stub fails all; mutants: {rate}"
+        if not bad
+        else f"{notebook}: probe problems; mutants: {rate}"
+    )
+    for kind, names in bad.items():
+        for name in names:
+            print(f"  - {kind}: {name}")
+    if total == 0:
+        print(f"  - no mutants ({notebook.stem}.mutants.py): nothing proves the probes catch a bug")
+        return True
+    return bool(bad)
