@@ -39,7 +39,11 @@ class Serial:
 
     def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
         for task in tasks:
-            yield task, run_task(task)
+            try:
+                result = run_task(task)
+            except Exception as err:  # a bug on our side: say so, keep grading the rest
+                result = failed(task, f"{type(err).__name__}: {err}")
+            yield task, result
 
     def close(self) -> None:
         pass
@@ -148,7 +152,7 @@ class Dask:
                 threads_per_worker=1,  # one submission per worker process at a time
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # None still serves on 8787: one per machine
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
