@@ -41,6 +41,13 @@ try:
 except OSError:
     found["system_writable"] = False
 open("/tmp/scratch", "w").write("ok")
+found["writable"] = []
+for place in ("/", "/dev", "/dev/shm", "/etc", "/tmp", "/submission", sys.argv[4]):
+    try:
+        with open(os.path.join(place, "probe-file"), "w"):
+            found["writable"].append(place)
+    except OSError:
+        pass
 found["limits"] = {name: resource.getrlimit(getattr(resource, name))[1]
                    for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE")}
 found["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
@@ -68,7 +75,7 @@ def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Pa
     threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
     solutions = ROOT / "solutions" / "01_linear_algebra" / "linear_algebra.ipynb"
     argv = [sys.executable, "-c", PROBE, str(solutions), str(workspace)]
-    argv.append(str(server.getsockname()[1]))
+    argv += [str(server.getsockname()[1]), str(private)]
     done = subprocess.run(
         wrap(sandbox, argv, private, workdir),
         capture_output=True,
@@ -83,6 +90,8 @@ def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Pa
     assert not found["solutions_visible"] and not found["workspace_visible"]
     assert found["network"] != "connected" and not connections
     assert not found["system_writable"]
+    # every place it may write is a capped one: two tmpfs mounts, and the guarded private folder
+    assert found["writable"] == ["/tmp", "/submission", str(private)]
     assert found["limits"] == {
         "RLIMIT_AS": 3 * 2**30,
         "RLIMIT_NPROC": 64,

@@ -9,14 +9,17 @@ With bubblewrap (Debian package ``bubblewrap``), a kernel gets:
   ``coursekit`` package, and nothing else of the host. The course's ``solutions/``, the grading
   workspace (gradebook, ledger, other students' work) and the probes' expected results are simply
   not there;
-- a private, size-capped ``/tmp`` and a writable ``/submission`` (its working folder) holding a
-  copy of this submission's files only;
+- a private, size-capped ``/tmp`` and a size-capped ``/submission`` (its working folder)
+  holding a copy of this submission's files only; the rest of its view is read-only;
 - an unprivileged user of its own (when the grader runs as root), no capabilities, no new
   privileges;
-- limits on address space, processes, file size, open files and CPU time (``prlimit``).
+- limits on address space, processes, file size, open files and CPU time (``prlimit``);
+- a cap on the disk its private folder uses on the host, kept by the disk guard
+  (:mod:`autograder.sandboxed.disk_guard`), which stops the kernel when it passes the cap.
 
-Without bubblewrap only the limits and the user change apply; :func:`detect` says which, the
-grader warns, the report says isolation was reduced, and ``--require-sandbox`` refuses to run.
+Without bubblewrap only the limits, the user change and the disk guard (of the private folder and
+of the working folder, which is then the host's) apply; :func:`detect` says which, the grader
+warns, the report says isolation was reduced, and ``--require-sandbox`` refuses to run.
 
 Wall-clock limits per cell and per notebook, and the caps on output, are the kernel runner's
 (:mod:`autograder.sandboxed.kernel`); no stdin is the client's (``allow_stdin=False``:
@@ -34,6 +37,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import coursekit
+from autograder.results import MAX_RESULT_BYTES
+from autograder.sandboxed import disk_guard
 
 MiB = 2**20
 
@@ -43,14 +48,16 @@ INSIDE = "/submission"
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed kernel (each a ``setrlimit`` limit, but ``tmp_bytes``)."""
+    """Resource limits of one sandboxed kernel (``setrlimit`` limits, and caps on its disk)."""
 
     memory_bytes: int = 4096 * MiB  # address space; torch alone maps about 1.5 GiB
     processes: int = 256  # processes and threads of the sandbox's user
-    file_bytes: int = 256 * MiB  # largest file it may write
+    file_bytes: int = MAX_RESULT_BYTES  # largest file it may write: a probe's results file
     open_files: int = 1024
     cpu_seconds: int = 3600  # CPU time of the kernel process (wall time is the runner's)
     tmp_bytes: int = 512 * MiB  # size of the private /tmp and of /submission (tmpfs)
+    private_bytes: int = 96 * MiB  # disk its private folder may use on the host (the guard's)
+    private_files: int = 10_000  # files and folders it may make there (each costs an inode)
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,10 @@ def _bwrap(paths: list[Path], private: Path, workdir: Path, limits: Limits) -> l
         "--proc", "/proc",
         "--perms", "0777", "--size", str(limits.tmp_bytes), "--tmpfs", INSIDE,
         "--chdir", INSIDE,
+        # the rest of the view (the root's and /dev's tmpfs, the folders made for the binds)
+        # is read-only: every writable place is a capped one
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
     ]  # fmt: skip
     return argv
 
@@ -205,7 +216,7 @@ def environment(private: Path) -> dict[str, str]:
 
 
 def wrap(sandbox: Sandbox, argv: list[str], private: Path, workdir: Path) -> list[str]:
-    """The command that runs ``argv`` (a kernel) in ``sandbox``.
+    """The command that runs ``argv`` (a kernel) in ``sandbox``, behind the disk guard.
 
     ``private`` (the kernel's connection file and IPC sockets) is the only host folder it may
     write; ``workdir`` holds the submission's files, copied into ``/submission`` at start.
@@ -216,12 +227,13 @@ def wrap(sandbox: Sandbox, argv: list[str], private: Path, workdir: Path) -> lis
         settings = {**environment(private), "HOME": str(private), "MPLCONFIGDIR": str(private)}
         settings["PATH"] = os.environ.get("PATH", settings["PATH"])
         argv = ["env", *(f"{k}={v}" for k, v in settings.items()), *argv]
+    guard = _guard(sandbox, private, workdir) if os.name == "posix" else []
     if sandbox.mode == "none":
-        return argv
+        return [*guard, *argv]
     _share(private, workdir, sandbox.uid, own_workdir=not sandbox.isolated)
     inner = [*_prlimit(sandbox.limits), *_drop_user(sandbox.uid)]
     if not sandbox.isolated:
-        return [*inner, *argv]
+        return [*guard, *inner, *argv]
     env: list[str] = ["--clearenv"]
     for key, value in environment(private).items():
         env += ["--setenv", key, value]
@@ -231,7 +243,18 @@ def wrap(sandbox: Sandbox, argv: list[str], private: Path, workdir: Path) -> lis
     # interrupted with SIGINT sent to the whole process group. bwrap must ignore it; the kernel
     # installs its own handler while it runs a cell.
     ignore_sigint = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh"]
-    return [*ignore_sigint, *outer, *env, "--", *inner, *copy_in, *argv]
+    return [*guard, *ignore_sigint, *outer, *env, "--", *inner, *copy_in, *argv]
+
+
+def _guard(sandbox: Sandbox, private: Path, workdir: Path) -> list[str]:
+    """The disk guard's command: it caps the private folder and, without bubblewrap, the working
+    folder too (the kernel then works in ``workdir`` on the host, with /submission's cap)."""
+    limits = sandbox.limits
+    watches = [("private folder", limits.private_bytes, str(private))]
+    if not sandbox.isolated:
+        watches.append(("working folder", limits.tmp_bytes, str(workdir)))
+    report = disk_guard.report_file(str(private))
+    return disk_guard.command(report, limits.private_files, watches, namespace=sandbox.isolated)
 
 
 def _share(private: Path, workdir: Path, uid: int | None, own_workdir: bool) -> None:
