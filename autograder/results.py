@@ -1,14 +1,14 @@
 """Reading what the student's kernel wrote for the probes, as hostile input, and judging it.
 
-The probe runner (:mod:`autograder.sandboxed.probe_runner`) writes plain data;
-:func:`read_results` checks its size, shape and schema before anything is trusted, and
-:func:`verdict` compares it with the reference's results, call by call, naming a failing call
-by number only.
+The probe runner (:mod:`autograder.sandboxed.probe_runner`) shares a process with the student's
+code, so every byte it writes is the student's to choose. :func:`read_results` bounds the files
+before parsing them (:mod:`autograder.strict_json`), then checks their schema; :func:`verdict`
+compares them with the reference's, call by call, in the grader's own words only: it names a
+failing call by number, and never repeats a name, a string or a value from the student's side.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from autograder.strict_json import Refused, loads
+
 
 class Declared(Protocol):
-    """What :func:`verdict` reads of a probe (:class:`autograder.probes.Probe`), which this module
-    does not import: the declarations sit above it."""
+    """What :func:`verdict` reads of a probe (:class:`autograder.probes.Probe`, a layer above)."""
 
     @property
     def function(self) -> str: ...
@@ -32,8 +33,12 @@ class Declared(Protocol):
     def compare(self) -> Callable[[Any, Any], str | None] | None: ...
 
 
-#: Largest results file the grader reads (JSON, or one ``.npy``); larger means "no result".
+#: Largest ``.npy`` file of the results the grader reads; larger means "no result".
 MAX_RESULT_BYTES = 64 * 2**20
+#: Most array bytes one probe's results may name, counted per mention, not per file.
+MAX_ARRAY_BYTES = 4 * MAX_RESULT_BYTES
+#: Largest results JSON: structure and scalars (arrays are .npy files), under 1 MiB in practice.
+MAX_JSON_BYTES = 8 * 2**20
 
 
 class BadResults(Exception):
@@ -42,7 +47,7 @@ class BadResults(Exception):
 
 def _decode(value: Any, load_array: Callable[[int], np.ndarray], depth: int = 0) -> Any:
     if depth > 24:
-        raise BadResults("nested too deeply")
+        raise BadResults("the results are nested too deeply")
     if isinstance(value, list):
         return [_decode(v, load_array, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -59,16 +64,16 @@ def _decode(value: Any, load_array: Callable[[int], np.ndarray], depth: int = 0)
             if not all(
                 isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs
             ):
-                raise BadResults("malformed dict")
+                raise BadResults("the results hold a malformed dict")
             return {k: _decode(v, load_array, depth + 1) for k, v in pairs}
         if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
             return float(value["float"])
         if set(value) == {"unsupported"} and isinstance(value["unsupported"], str):
             return Unsupported(value["unsupported"][:80])
-        raise BadResults("unknown tagged value")
+        raise BadResults("the results hold an unknown tagged value")
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    raise BadResults("not plain data")
+    raise BadResults("the results hold what is not plain data")
 
 
 class TensorValue(np.ndarray):
@@ -79,13 +84,8 @@ class TensorValue(np.ndarray):
 
     @classmethod
     def of(cls, array: np.ndarray, flags: Any) -> TensorValue:
-        if (
-            not isinstance(flags, list)
-            or len(flags) != 4
-            or not all(isinstance(f, str) for f in flags[:2])
-            or not all(isinstance(f, bool) for f in flags[2:])
-        ):
-            raise BadResults("malformed tensor flags")
+        if not isinstance(flags, list) or [type(f) for f in flags] != [str, str, bool, bool]:
+            raise BadResults("the results hold malformed tensor flags")
         made = np.asarray(array).view(cls)
         made.flags_ = (flags[0][:40], flags[1][:20], flags[2], flags[3])
         return made
@@ -104,24 +104,18 @@ class TensorValue(np.ndarray):
 
 
 def _flag_problem(got: Any, want: TensorValue) -> str | None:
-    """Why ``got``'s dtype, device or autograd flags differ from the reference's, or None."""
+    """Why ``got``'s dtype, device or autograd flags differ from the reference's, or None, in
+    the reference's terms: ``got``'s dtype and device are strings the student's side wrote."""
     if not isinstance(got, TensorValue):
         return "returned an array where a tensor was expected"
     (g_dtype, g_dev, g_rg, g_grad), (w_dtype, w_dev, w_rg, w_grad) = got.flags_, want.flags_
     if g_dtype != w_dtype:
-        return f"a tensor of {g_dtype} where {w_dtype} was expected"
+        return f"a tensor of another dtype where {w_dtype} was expected"
     if g_dev != w_dev:
-        return f"a tensor on {g_dev} where {w_dev} was expected"
+        return f"a tensor on another device where {w_dev} was expected"
     if g_rg != w_rg:
-        return (
-            "requires_grad is "
-            + str(g_rg)
-            + (
-                " (the graph is cut: autograd must flow here)"
-                if w_rg
-                else " where it should not be"
-            )
-        )
+        cut = " (the graph is cut: autograd must flow here)"
+        return f"requires_grad is {g_rg}" + (cut if w_rg else " where it should not be")
     if g_grad != w_grad:
         return ".grad is set where it should not be" if g_grad else ".grad is missing"
     return None
@@ -142,29 +136,31 @@ class Raised:
 
 
 def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
-    """The results of probe ``name`` from ``folder``, checked as untrusted input.
-
-    Each record has ``result`` (plain data, :class:`Raised` or :class:`Unsupported`) and, when
-    asked for, ``grads`` and ``args``. Raises :class:`BadResults` for anything else.
-    """
+    """The results of probe ``name`` from ``folder``, checked as untrusted input: each record has
+    ``result`` (plain data, :class:`Raised` or :class:`Unsupported`) and, when asked for,
+    ``grads``, ``args`` and ``meta``. Raises :class:`BadResults` for anything else."""
     path = folder / f"{name}.json"
     if not path.is_file() or path.is_symlink():
         raise BadResults("no results were written")
-    if path.stat().st_size > MAX_RESULT_BYTES:
+    if path.stat().st_size > MAX_JSON_BYTES:
         raise BadResults("the results are too large")
     try:
-        records = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise BadResults("the results are not valid JSON") from None
-    except RecursionError:  # JSON nested deeper than the parser's stack: a failed probe
-        raise BadResults("the results are nested too deeply") from None
+        records = loads(path.read_bytes())
+    except Refused as err:  # its reason quotes nothing of the file
+        raise BadResults(f"the results JSON is {err}") from None
+    except OSError:  # made unreadable (chmod 000) by the kernel's user: a grader that is not root
+        raise BadResults("the results are unreadable") from None
     if not isinstance(records, list) or len(records) != calls:
         raise BadResults("the results do not match the calls")
+    budget = [MAX_ARRAY_BYTES]
 
     def load_array(i: int) -> np.ndarray:
         file = folder / f"{name}.{i}.npy"
         if not file.is_file() or file.is_symlink() or file.stat().st_size > MAX_RESULT_BYTES:
             raise BadResults("an array of the results is missing or too large")
+        budget[0] -= file.stat().st_size  # counted before reading
+        if budget[0] < 0:
+            raise BadResults("the arrays of the results are too large")
         try:
             return np.load(file, allow_pickle=False)
         except Exception:  # a broken or hostile .npy: numpy raises several kinds
@@ -173,12 +169,11 @@ def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
     decoded = []
     for record in records:
         if not isinstance(record, dict):
-            raise BadResults("a result is not an object")
-        if set(record) == {"raised"} and isinstance(record["raised"], str):
-            decoded.append({"result": Raised(record["raised"][:80])})
-            continue
+            raise BadResults("a record of the results is not an object")
+        if set(record) == {"raised"}:  # the call raised: {"raised": "<its class name>"}
+            record = {"result": record}
         if "result" not in record or not set(record) <= {"result", "grads", "args", "meta"}:
-            raise BadResults("a result has unexpected fields")
+            raise BadResults("a record of the results has unexpected fields")
         decoded.append({k: _decode(v, load_array) for k, v in record.items()})
     return decoded
 
@@ -188,7 +183,8 @@ def _is_number(value: Any) -> bool:
 
 
 def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
-    """The default comparison of plain data; None when ``got`` matches ``want``."""
+    """The default comparison of plain data; None when ``got`` matches ``want``. The reasons
+    name the reference's exception, never ``got``'s (a class's name can be any text)."""
     if isinstance(want, Raised) or isinstance(got, Raised):
         if isinstance(want, Raised) and isinstance(got, Raised) and got.name == want.name:
             return None
@@ -196,18 +192,16 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return f"should raise {want.name}"
         if got.name == "RuleBroken":
             return "broke a rule of the exercise (a forbidden call, say: see its instructions)"
-        return f"raised {got.name}"
+        return "raised an exception where the reference returns a value"
     if isinstance(got, Unsupported):
         if isinstance(want, Unsupported) and want.type_name == got.type_name:
             return None  # a callable argument, say: the same kind of object on both sides
-        return f"returned a {got.type_name}, which is not plain data"
+        return "returned an object that is not plain data (an instance of a class of its own?)"
     if isinstance(want, np.ndarray):
         if not isinstance(got, np.ndarray):
             return f"returned {type(got).__name__} where an array was expected"
-        if isinstance(want, TensorValue):
-            problem = _flag_problem(got, want)
-            if problem:
-                return problem
+        if isinstance(want, TensorValue) and (problem := _flag_problem(got, want)):
+            return problem
         if got.shape != want.shape:
             return "an array of the wrong shape"
         if want.dtype == bool or got.dtype == bool:
@@ -225,19 +219,13 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return f"returned {type(got).__name__} where a {type(want).__name__} was expected"
         if len(got) != len(want):
             return f"a {type(want).__name__} of the wrong length"
-        for g, w in zip(got, want, strict=True):
-            problem = agree(g, w, rtol, atol)
-            if problem:
-                return problem
-        return None
+        problems = (agree(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
+        return next((p for p in problems if p), None)
     if isinstance(want, dict):
         if not isinstance(got, dict) or set(got) != set(want):
             return "a dict with the wrong keys"
-        for key in want:
-            problem = agree(got[key], want[key], rtol, atol)
-            if problem:
-                return f"{key}: {problem}"
-        return None
+        keyed = ((k, agree(got[k], want[k], rtol, atol)) for k in want)  # the reference's keys
+        return next((f"{k}: {p}" for k, p in keyed if p), None)
     if _is_number(want):
         if not _is_number(got):
             return f"returned {type(got).__name__} where a number was expected"
@@ -275,12 +263,8 @@ def verdict(p: Declared, got: list[dict[str, Any]], want: list[dict[str, Any]]) 
                 problem = _meta_problem(g.get("meta", Raised("missing")), w["meta"])
             elif part not in g:
                 problem = f"no {part}"
-            elif part == "result" and p.compare is not None and not isinstance(w[part], Raised):
-                problem = (
-                    agree(g[part], w[part], p.rtol, p.atol)
-                    if isinstance(g[part], Raised | Unsupported)
-                    else p.compare(_plain(g[part]), _plain(w[part]))
-                )
+            elif part == "result" and p.compare is not None and not _raised(g[part], w[part]):
+                problem = p.compare(_plain(g[part]), _plain(w[part]))
             else:
                 problem = agree(g[part], w[part], p.rtol, p.atol)
             if problem:
@@ -301,14 +285,16 @@ def verdict(p: Declared, got: list[dict[str, Any]], want: list[dict[str, Any]]) 
     )
 
 
+def _raised(got: Any, want: Any) -> bool:  # either side raised, or got is not plain data
+    return isinstance(want, Raised) or isinstance(got, Raised | Unsupported)
+
+
 def _plain(value: Any) -> Any:
     """``value`` with tensors as plain arrays, for an author's comparator."""
     if isinstance(value, TensorValue):
         return np.asarray(value).view(np.ndarray)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value

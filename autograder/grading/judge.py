@@ -11,11 +11,13 @@ showing a hidden input.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from autograder.config import CourseError
 from autograder.messages import GradeTask, NotebookResult, TaskResult
 from autograder.nbgrader_api import grade_id as nbgrader_grade_id
 from autograder.probes import Probe, load, probes_file, verdict
@@ -23,7 +25,7 @@ from autograder.probes import Probe, load, probes_file, verdict
 Records = list[dict[str, Any]]
 
 
-class ReferenceFailed(RuntimeError):
+class ReferenceFailed(CourseError):
     """The reference solution does not pass its own probes: a course bug, so nothing is graded."""
 
 
@@ -69,7 +71,7 @@ class Judge:
         for p in self.probes[nb.name]:
             got = nb.probes.get(p.name, "the probe did not run")
             if isinstance(got, str):
-                why: str | None = f"{p.function}: the hidden checks could not run ({got})"
+                why: str | None = f"{p.function}: the hidden checks could not run ({_why(got)})"
             else:
                 why = verdict(p, got, self.expected[nb.name][p.name])
             if why:
@@ -82,6 +84,26 @@ class Judge:
             if grade_id in scores:
                 scores[grade_id] = (0.0, scores[grade_id][1])
         return replace(nb, scores=scores, executed=_mark(nb.executed, failing))
+
+
+#: What a verdict line says of a probe that gave no results: the words of the first pattern its
+#: reason matches (re.match). NOTE: never the reason itself, which the worker can have built of
+#: text the kernel chose after it held the probes' inputs (the name of an exception that escaped
+#: the runner, and a class's name can be any string; the kernel's last words on stderr).
+NO_RESULTS = (
+    (r".*(time limit|ran past)", "it ran past its time limit"),
+    (r"the kernel (died|failed)", "the kernel died"),
+    (r"the answer cells did not run", "the answer cells did not run"),
+    (r"(no results were written|the probe did not run)$", "no results were written"),
+    (r".*results.* too large$", "its results were too large"),
+    (r".*results", "its results were not what the probe runner writes"),
+    (r"", "it stopped with an error"),
+)
+
+
+def _why(reason: str) -> str:
+    """The grader's words for why a probe gave no results (see :data:`NO_RESULTS`)."""
+    return next(words for pattern, words in NO_RESULTS if re.match(pattern, reason[:500]))
 
 
 def _mark(executed: str, failing: dict[str, list[str]]) -> str:
