@@ -1,16 +1,24 @@
-"""Two fixes for the theme stack that jupyter-book 1.0.4 installs, so pages load without errors.
+"""Fixes for the theme stack pinned in requirements.txt (jupyter-book 1.0.4, sphinx-book-theme
+1.1.4, pydata-sphinx-theme 0.15.4, sphinx-thebe 0.3.1), so that pages load without console
+errors and fit a phone's screen.
 
 - sphinx-thebe registers its inline configuration script twice on every page, and the second
   ``const THEBE_JS_URL`` declaration throws in the browser. Keep the first copy only.
 - sphinx-book-theme passes no ``default_mode`` to the pydata theme's page template, whose script
   then logs "Got invalid theme mode" as a console error. Default to the reader's system setting.
+- The theme renders inline code unbreakable, so one long path makes a whole page scroll sideways
+  on a phone. ``static/bookfixes.css`` lets inline code wrap.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
+from sphinx.config import Config
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _fix_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -29,6 +37,12 @@ def _fix_page(app: Sphinx, pagename: str, templatename: str, context: dict, doct
     scripts[:] = kept
 
 
+def _add_static(app: Sphinx, config: Config) -> None:
+    config.html_static_path.append(str(STATIC))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("config-inited", _add_static)
+    app.add_css_file("bookfixes.css")
     app.connect("html-page-context", _fix_page, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
