@@ -41,6 +41,21 @@ from typing import Any
 
 import numpy as np
 
+from autograder.declare_source import (
+    ARGS,
+    DeclarationError,
+    Expr,
+    Rule,
+    built,
+    checked,
+    device,
+    expr,
+    fn,
+    from_notebook,
+    generator,
+    rule,
+)
+
 #: The file, next to ``<notebook>.ipynb``, that declares a notebook's probes.
 SUFFIX = ".probes.py"
 
@@ -56,31 +71,6 @@ class Tensor:
 def tensor(values: Any, *, requires_grad: bool = False) -> Tensor:
     """Mark ``values`` (array-like) to be passed as a torch tensor, keeping its dtype."""
     return Tensor(np.asarray(values), requires_grad)
-
-
-@dataclass(frozen=True)
-class Expr:
-    """A probe argument built inside the sandbox by evaluating trusted source text: a callable
-    (``"lambda x: torch.tanh(x @ W)"``), a generator, a model. ``bindings`` are plain data, seen
-    by the expression by name, next to ``torch``, ``nn``, ``F``, ``np`` and ``device``."""
-
-    source: str
-    bindings: dict[str, Any]
-
-
-def expr(source: str, **bindings: Any) -> Expr:
-    """Mark an argument to be made inside the sandbox by evaluating ``source`` (see :class:`Expr`).
-
-    Its text reaches the student's process, like every probe input: it must hold nothing secret.
-    """
-    compile(source, "<probe expression>", "eval")  # a syntax error shows up when authoring
-    return Expr(source, dict(bindings))
-
-
-def generator(seed: int) -> Expr:
-    """A ``torch.Generator`` seeded with ``seed``, made inside the sandbox (a generator is not
-    plain data, so it cannot travel as one)."""
-    return expr(f"torch.Generator().manual_seed({int(seed)})")
 
 
 @dataclass(frozen=True)
@@ -102,16 +92,17 @@ class Call:
         """Kept for old probes files: every argument is now recorded after the call anyway."""
         return replace(self, record_args=True)
 
-    def under_rule(self, manager: str) -> Call:
-        """Run the call inside the context manager that ``manager`` (source text) evaluates to,
-        in the notebook's namespace, so a rule of the exercise is checked too:
-        ``"coursekit.forbid_calls(what='matmul_broadcast')"``, ``"torch.no_grad()"``, or
-        ``"checked(OpRecorder(), lambda rec: not rec.backward_ops())"`` (``checked(manager,
-        test)`` fails the call when ``test(manager)`` is false after the block). An
-        ``AssertionError`` from the manager, or a failed test, is recorded as the exception
-        ``RuleBroken``. The rule runs in the student's process: see the threat model."""
-        compile(manager, "<probe rule>", "eval")
-        return replace(self, under=manager)
+    def under_rule(self, manager: Rule | Callable[[], Any]) -> Call:
+        """Run the call inside the context manager ``manager`` makes in the notebook's namespace
+        (a :func:`rule`, or a lambda for one without bindings), so a rule of the exercise is
+        checked too: ``lambda: coursekit.forbid_calls(what="matmul_broadcast")``,
+        ``lambda: torch.no_grad()``, or ``lambda: checked(OpRecorder(), lambda rec: not
+        rec.backward_ops())`` (``checked(manager, test)`` fails the call when ``test(manager)``
+        is false after the block). An ``AssertionError`` from the manager, or a failed test, is
+        recorded as the exception ``RuleBroken``. The rule runs in the student's process: see
+        the threat model."""
+        made = manager if isinstance(manager, Rule) else rule(manager)
+        return replace(self, under=made.source)
 
 
 def call(*args: Any, **kwargs: Any) -> Call:
@@ -272,24 +263,33 @@ from autograder.results import (  # noqa: E402
 )
 
 __all__ = [
+    "ARGS",
     "MAX_RESULT_BYTES",
     "BadResults",
     "Call",
+    "DeclarationError",
     "Expr",
     "Probe",
     "Raised",
+    "Rule",
     "Tensor",
     "TensorValue",
     "Unsupported",
     "agree",
+    "built",
     "call",
+    "checked",
+    "device",
     "encode_inputs",
     "expr",
+    "fn",
+    "from_notebook",
     "generator",
     "load",
     "probe",
     "probes_file",
     "read_results",
+    "rule",
     "tensor",
     "verdict",
 ]

@@ -7,9 +7,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from autograder.authoring.proofs import author_check
-from autograder.probes import BadResults, Raised, agree, read_results
+import coursekit
+from autograder.authoring.proofs import author_check, try_in_namespace
+from autograder.declare_source import literal
+from autograder.probes import (
+    BadResults,
+    DeclarationError,
+    Raised,
+    Tensor,
+    agree,
+    built,
+    checked,
+    encode_inputs,
+    fn,
+    from_notebook,
+    load,
+    read_results,
+    rule,
+    tensor,
+    verdict,
+)
+from autograder.sandboxed.probe_runner import evaluate
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -109,3 +129,165 @@ def test_declaring_rejects_what_is_not_plain_data(tmp_path: Path) -> None:
     )
     with pytest.raises(TypeError, match="plain data"):
         encode_inputs(load(path), tmp_path / "in")
+
+
+# ---- declarations written as Python: their source text travels (autograder/declare_source.py) ---
+
+OpRecorder = from_notebook("OpRecorder")
+
+
+def _softsign(t):
+    return t / (1 + t.abs())
+
+
+def _scaled(weight, scale):
+    return weight * scale
+
+
+def test_a_lambda_travels_as_its_own_text_with_its_bindings(tmp_path: Path) -> None:
+    A = np.eye(2)
+    made = fn(lambda t: A @ t, A=tensor(A))
+    assert made.source == "lambda t: A @ t"
+    assert isinstance(made.bindings["A"], Tensor) and np.array_equal(made.bindings["A"].array, A)
+    # the binding goes out like any input: a tensor of its own, next to the call's argument
+    probe_file = tmp_path / "p.probes.py"
+    probe_file.write_text(
+        "import numpy as np\n"
+        "from autograder.probes import call, fn, probe, tensor\n"
+        "@probe('g', function='f')\n"
+        "def p():\n"
+        "    A = np.eye(2) * 3\n"
+        "    yield call(fn(lambda t: A @ t, A=tensor(A)), tensor(np.ones(2)))\n"
+    )
+    encode_inputs(load(probe_file), tmp_path / "in")
+    sent = json.loads((tmp_path / "in" / "p.json").read_text())["calls"][0]["args"][0]
+    assert sent == {"expr": "lambda t: A @ t", "bindings": {"A": {"tensor": 0, "grad": False}}}
+    assert np.array_equal(np.load(tmp_path / "in" / "p.0.npy"), np.eye(2) * 3)
+
+
+def test_a_def_travels_whole_then_its_name_or_a_call_of_it() -> None:
+    made = fn(_softsign)
+    assert made.source == "def _softsign(t):\n    return t / (1 + t.abs())\n_softsign"
+    assert float(evaluate(made.source, {})(torch.tensor(1.0))) == 0.5
+    # a builder's parameters are filled from the bindings of their names
+    value = built(_scaled, weight=tensor(np.ones(2)), scale=3.0)
+    assert value.source.endswith("\n_scaled(weight=weight, scale=scale)")
+    assert evaluate(value.source, {"weight": 2.0, "scale": 3.0}) == 6.0
+    with pytest.raises(DeclarationError, match=r"no binding for its parameters \['scale'\]"):
+        built(_scaled, weight=1.0)
+
+
+def test_lambdas_that_share_a_line_are_told_apart() -> None:
+    square, cube = fn(lambda t: t**2), fn(lambda t: t**3)
+    assert (square.source, cube.source) == ("lambda t: t ** 2", "lambda t: t ** 3")
+    both = [fn(f).source for f in (lambda t: t + 1, lambda t: t - 1)]
+    assert both == ["lambda t: t + 1", "lambda t: t - 1"]
+    nested = rule(lambda: checked(OpRecorder(), lambda rec: not rec.backward_ops()))
+    assert nested.source == "checked(OpRecorder(), lambda rec: not rec.backward_ops())"
+    assert fn(lambda rec: not rec.backward_ops()).source == "lambda rec: not rec.backward_ops()"
+
+
+def test_a_name_the_sandbox_would_not_have_is_refused_when_declaring() -> None:
+    A = np.eye(2)
+    with pytest.raises(DeclarationError, match=r"reads \['A'\], locals the probe runner does not"):
+        fn(lambda t: A @ t)  # a local it closes over, not passed as a binding
+    with pytest.raises(DeclarationError, match="uses 'NOTEBOOKS', which the probe runner"):
+        fn(lambda t: t * len(NOTEBOOKS))  # a global of the probes file
+    with pytest.raises(DeclarationError, match="uses 'OpRecorder'"):
+        fn(lambda t: OpRecorder())  # a notebook's name is for rules
+    with pytest.raises(DeclarationError, match="uses 'NOTEBOOKS', which the notebook"):
+        rule(lambda: NOTEBOOKS)
+    with pytest.raises(DeclarationError, match=r"may not take the probe runner's \['np'\]"):
+        built(lambda: np.zeros(1), np=1)
+    with pytest.raises(DeclarationError, match="expected a lambda or a def"):
+        fn("lambda t: t")  # type: ignore[arg-type]
+    with pytest.raises(DeclarationError, match="no source file"):
+        fn(eval("lambda t: t"))  # noqa: S307 - code without a file to read it from
+    with pytest.raises(DeclarationError, match="must be a literal"):
+        rule(lambda names: coursekit.forbid_calls(names), names=object())
+
+
+def test_a_rules_bindings_are_written_as_literals_in_a_fixed_order() -> None:
+    assert literal(frozenset({"b", "a"})) == "frozenset({'a', 'b'})"
+    assert literal(((1,), [2.5, None], {"k": True}, frozenset())) == (
+        "((1,), [2.5, None], {'k': True}, frozenset())"
+    )
+    made = rule(lambda names: coursekit.forbid_calls(names, what="f"), names={"exp", "abs"})
+    assert made.source == "names = {'abs', 'exp'}\ncoursekit.forbid_calls(names, what='f')"
+    assert literal(set()) == "set()" and literal({2, 1}) == "{1, 2}"
+
+
+NOTEBOOK = """
+import coursekit
+import torch
+
+def apply(f, x):
+    if isinstance(f, torch.Generator):
+        return torch.rand(x.shape, generator=f, dtype=x.dtype) + x
+    return f(x)
+"""
+BY_EXP = "\ndef apply(f, x):\n    return torch.log(torch.exp(f(x)))\n"
+
+DECLARED = '''
+import numpy as np
+import torch
+from torch import nn
+
+import coursekit
+from autograder.probes import ARGS, Rule, built, call, expr, fn, generator, probe, rule, tensor
+
+X = np.arange(1.0, 4.0)
+COUNTED = (
+    "(lambda m: (m.register_buffer('calls', torch.zeros((), dtype=torch.float64)), m)[1])("
+    "type('Counted', (nn.Module,), {'forward': lambda self, v: (self.calls.add_(1), v * scale)[1]"
+    "})())"
+)
+
+
+def _counted(scale):
+    """v * scale, as a module that counts its calls in a buffer."""
+
+    class Counted(nn.Module):
+        def forward(self, v):
+            self.calls.add_(1)
+            return v * scale
+
+    counted = Counted()
+    counted.register_buffer("calls", torch.zeros((), dtype=torch.float64))
+    return counted
+
+
+@probe("g", function="apply", second_device=False)
+def as_text():
+    w = X * 2
+    yield call(expr("lambda t: (w * t).sum() + ARGS[1].sum()", w=tensor(w)), tensor(X))
+    yield call(expr("torch.Generator().manual_seed(5)"), tensor(X))
+    yield call(expr(COUNTED, scale=0.5), tensor(X))
+    rule_text = "coursekit.forbid_calls(frozenset({'exp'}), what='apply')"
+    yield call(expr("lambda t: t + 1"), tensor(X)).under_rule(Rule(rule_text))
+
+
+@probe("g", function="apply", second_device=False)
+def as_python():
+    w = X * 2
+    yield call(fn(lambda t: (w * t).sum() + ARGS[1].sum(), w=tensor(w)), tensor(X))
+    yield call(generator(5), tensor(X))
+    yield call(built(_counted, scale=0.5), tensor(X))
+    no_exp = rule(lambda names: coursekit.forbid_calls(names, what="apply"), names={"exp"})
+    yield call(fn(lambda t: t + 1), tensor(X)).under_rule(no_exp)
+'''
+
+
+def test_python_declarations_act_in_the_kernel_as_their_text_did(tmp_path: Path) -> None:
+    """The probes written as Python record what the same probes written as text recorded, the
+    rule included: kept by one answer, broken by another."""
+    path = tmp_path / "toy.probes.py"
+    path.write_text(DECLARED)
+    probes = {p.name: p for p in load(path)}
+    for answer, ruled in [(NOTEBOOK, False), (NOTEBOOK + BY_EXP, True)]:
+        namespace: dict = {"__name__": "__main__"}
+        exec(answer, namespace)  # noqa: S102 - test code
+        found = try_in_namespace(namespace, list(probes.values()), tmp_path / str(ruled))
+        assert verdict(probes["as_python"], found["as_python"], found["as_text"]) is None
+        result = found["as_python"][-1]["result"]
+        assert result == Raised("RuleBroken") if ruled else not isinstance(result, Raised)

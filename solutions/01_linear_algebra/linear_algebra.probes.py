@@ -14,22 +14,32 @@ above.
 """
 
 import numpy as np
+import torch
 
-from autograder.probes import call, probe, tensor
+import coursekit
+from autograder.probes import call, checked, probe, rule, tensor
 
 F64 = np.float64
 
-#: broadcast_shape by hand: no torch call at all (recorded by coursekit's call recorder), and
-#: neither torch's nor NumPy's broadcast_shapes (plain Python functions the recorder cannot see).
-_PLAIN_PYTHON = (
-    "(lambda stack, mock: ("
-    "stack.enter_context(mock.patch.object(torch, 'broadcast_shapes',"
-    " side_effect=AssertionError('torch.broadcast_shapes is the oracle'))),"
-    " stack.enter_context(mock.patch.object(__import__('numpy'), 'broadcast_shapes',"
-    " side_effect=AssertionError('numpy.broadcast_shapes is the oracle'))),"
-    " stack.enter_context(checked(coursekit.checks._CallRecorder(), lambda rec: not rec.names)),"
-    " stack)[-1])(__import__('contextlib').ExitStack(), __import__('unittest.mock').mock)"
-)
+
+def _plain_python():
+    """broadcast_shape by hand: no torch call at all (recorded by coursekit's call recorder), and
+    neither torch's nor NumPy's broadcast_shapes (plain Python functions the recorder cannot
+    see)."""
+    import contextlib
+    from unittest import mock
+
+    import numpy
+
+    stack = contextlib.ExitStack()
+    for module in (torch, numpy):
+        oracle = AssertionError(f"{module.__name__}.broadcast_shapes is the oracle")
+        stack.enter_context(mock.patch.object(module, "broadcast_shapes", side_effect=oracle))
+    stack.enter_context(checked(coursekit.checks._CallRecorder(), lambda rec: not rec.names))
+    return stack
+
+
+PLAIN_PYTHON = rule(_plain_python)
 
 
 # ---- 1. matmul_broadcast ------------------------------------------------------------------------
@@ -93,11 +103,11 @@ def matmul_batched():
     ]:
         yield call(tensor(rng.standard_normal(shape_a)), tensor(rng.standard_normal(shape_b)))
     # the exercise's rule: broadcasting, not a matrix-multiply routine
-    rule = "coursekit.forbid_calls(what='matmul_broadcast')"
+    no_matmul = rule(lambda: coursekit.forbid_calls(what="matmul_broadcast"))
     for shape_a, shape_b in [((2, 3, 4), (4, 5)), ((3, 2), (2, 4)), ((2, 1, 3, 2), (4, 2, 3))]:
         yield call(
             tensor(rng.standard_normal(shape_a)), tensor(rng.standard_normal(shape_b))
-        ).under_rule(rule)
+        ).under_rule(no_matmul)
 
 
 # ---- 2. broadcast_shape -------------------------------------------------------------------------
@@ -145,7 +155,7 @@ def broadcast_random():
         yield call(a, b)
     # plain Python: no torch or NumPy routine computes it
     for a, b in [((8, 1, 6, 1), (7, 1, 5)), ((0, 1), (3,)), ((2,), (3,))]:
-        yield call(a, b).under_rule(_PLAIN_PYTHON)
+        yield call(a, b).under_rule(PLAIN_PYTHON)
 
 
 # ---- 3. affine_apply ----------------------------------------------------------------------------

@@ -5,8 +5,8 @@ with the reference solution's results on the same inputs (see autograder/probes.
 mirror the hidden tests of the notebook beside this file, with other seeds.
 
 The callables, generators and models that numerical_jacobian, hvp, power_iteration and
-train_head_only take are expr(...) arguments, built inside the sandbox from the source text and
-plain data given here.
+train_head_only take are fn(...) and built(...) arguments: Python written here, whose source
+text is built inside the sandbox, with plain data given here.
 
 Besides what each call returns, the framework checks by default that the arguments are unchanged
 after the call (values, requires_grad and .grad), that returned tensors have the reference's
@@ -20,27 +20,44 @@ and a rule broken is recorded as the exception ``RuleBroken``, which the referen
 """
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from autograder.probes import call, expr, probe, tensor
+from autograder.probes import (
+    ARGS,
+    built,
+    call,
+    checked,
+    device,
+    fn,
+    from_notebook,
+    generator,
+    probe,
+    rule,
+    tensor,
+)
 
 F64 = np.float64
-
+OpRecorder = from_notebook("OpRecorder")
 
 #: The rule of the derived Jacobians and Hessians: no backward (autograd) op runs in the call.
-NO_AUTOGRAD = "checked(OpRecorder(), lambda rec: not rec.backward_ops())"
+NO_AUTOGRAD = rule(lambda: checked(OpRecorder(), lambda rec: not rec.backward_ops()))
 
 
 def _no_autograd_smaller_than(entries):
     """No backward op runs, and no tensor the call makes has ``entries`` elements or more."""
-    return (
-        "checked(OpRecorder(), lambda rec: not rec.backward_ops()"
-        f" and rec.largest < {int(entries)})"
+    return rule(
+        lambda: checked(OpRecorder(), lambda rec: not rec.backward_ops() and rec.largest < entries),
+        entries=int(entries),
     )
 
 
 def _smaller_than(entries):
     """No tensor the call makes has ``entries`` elements or more."""
-    return f"checked(OpRecorder(), lambda rec: rec.largest < {int(entries)})"
+    return rule(
+        lambda: checked(OpRecorder(), lambda rec: rec.largest < entries), entries=int(entries)
+    )
 
 
 def _orthogonal(rng, dim):
@@ -249,17 +266,20 @@ def max_lr_random():
 
 
 # ---- 1. numerical_jacobian ----------------------------------------------------------------------
-# A callable argument is an expr(...), made inside the sandbox. Where the arguments are recorded
+# A callable argument is an fn(...), made inside the sandbox. Where the arguments are recorded
 # after the call (to see that x is left unchanged) the callable is wrapped in a parameterless
 # nn.Module, which the runner records as plain data (a bare function it cannot record).
 
 
-def _recordable(body, **bindings):
-    """The callable ``body`` (a lambda's source) as a parameterless nn.Module."""
-    return expr(f"type('Fn', (nn.Module,), {{'forward': staticmethod({body})}})()", **bindings)
+def _recordable(function):
+    """The callable ``function`` (an fn(...) or built(...)) as a parameterless nn.Module."""
+    return built(
+        lambda: type("Fn", (nn.Module,), {"forward": staticmethod(function)})(), function=function
+    )
 
 
-_NUMPY_SIN = "lambda t: torch.from_numpy(np.sin(t.detach().cpu().numpy())).to(t.device)"
+_SIN = built(lambda: torch.sin)
+_NUMPY_SIN = fn(lambda t: torch.from_numpy(np.sin(t.detach().cpu().numpy())).to(t.device))
 
 
 @probe(
@@ -271,12 +291,12 @@ _NUMPY_SIN = "lambda t: torch.from_numpy(np.sin(t.detach().cpu().numpy())).to(t.
 def numerical_jacobian_fixed():
     A = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     x = np.array([0.5, -1.0, 2.0])
-    yield call(expr("lambda t: A @ t", A=tensor(A)), tensor(x))
-    yield call(expr("lambda t: t**2"), tensor(x))
-    yield call(expr("lambda t: t**3"), tensor(np.array([1.0])), eps=0.1)  # 3 + eps**2 = 3.01
-    yield call(expr("lambda t: (t**2).sum()"), tensor(np.array([[1.0, 2.0], [3.0, 4.0]])))
-    yield call(_recordable("torch.sin"), tensor(x)).recording_args()  # x is left unchanged
-    yield call(_recordable("torch.sin"), tensor(x), 1e-3).recording_args()
+    yield call(fn(lambda t: A @ t, A=tensor(A)), tensor(x))
+    yield call(fn(lambda t: t**2), tensor(x))
+    yield call(fn(lambda t: t**3), tensor(np.array([1.0])), eps=0.1)  # 3 + eps**2 = 3.01
+    yield call(fn(lambda t: (t**2).sum()), tensor(np.array([[1.0, 2.0], [3.0, 4.0]])))
+    yield call(_recordable(_SIN), tensor(x)).recording_args()  # x is left unchanged
+    yield call(_recordable(_SIN), tensor(x), 1e-3).recording_args()
 
 
 @probe(
@@ -288,8 +308,8 @@ def numerical_jacobian_fixed():
 def numerical_jacobian_random():
     rng = np.random.default_rng(70_717)
     M, x = rng.standard_normal((3, 5)), rng.standard_normal(5)
-    yield call(expr("lambda t: torch.tanh(M @ t) * t[:3]", M=tensor(M)), tensor(x))
-    yield call(expr(_NUMPY_SIN), tensor(x))  # autograd cannot see into it
+    yield call(fn(lambda t: torch.tanh(M @ t) * t[:3], M=tensor(M)), tensor(x))
+    yield call(_NUMPY_SIN, tensor(x))  # autograd cannot see into it
     shapes = [
         ((1,), (1,)),
         ((4,), ()),
@@ -301,11 +321,18 @@ def numerical_jacobian_random():
     for in_shape, out_shape in shapes:
         M = rng.standard_normal((int(np.prod(in_shape)), int(np.prod(out_shape))))
         x = rng.standard_normal(in_shape)
-        mixed = "lambda t: torch.sin(t.reshape(-1) @ M).reshape(out_shape) + (t**2).sum() / 3"
-        yield call(expr(mixed, M=tensor(M), out_shape=out_shape), tensor(x))
+        yield call(_mixed(M, out_shape), tensor(x))
         yield call(_recordable(_NUMPY_SIN), tensor(x)).recording_args()  # x is left unchanged
-    yield call(expr("lambda t: t**3"), tensor(np.array([2.0])), eps=0.05)  # 12 + eps**2
-    yield call(expr("lambda t: t**3"), tensor(np.array([-1.5, 0.5])), eps=0.2)
+    yield call(fn(lambda t: t**3), tensor(np.array([2.0])), eps=0.05)  # 12 + eps**2
+    yield call(fn(lambda t: t**3), tensor(np.array([-1.5, 0.5])), eps=0.2)
+
+
+def _mixed(M, out_shape):
+    return fn(
+        lambda t: torch.sin(t.reshape(-1) @ M).reshape(out_shape) + (t**2).sum() / 3,
+        M=tensor(M),
+        out_shape=out_shape,
+    )
 
 
 @probe(
@@ -320,60 +347,90 @@ def numerical_jacobian_random():
 def numerical_jacobian_closure():
     """f reads the caller's x (ARGS[1]) besides its argument: x must never move, even briefly."""
     rng = np.random.default_rng(31_013)
+    # each f is bound to an M of its own, drawn for the shape of x (one f reads it)
     reads_x = [
-        ("lambda t: torch.tanh(t) * ARGS[1].sum()", (4,)),
-        ("lambda t: torch.sin(t - ARGS[1]) + ARGS[1] ** 2", (3,)),
-        ("lambda t: (t * ARGS[1]).sum(dim=-1)", (3, 2)),
-        ("lambda t: (t.reshape(-1) @ M) * ARGS[1].reshape(-1)[0]", (2, 1, 2)),
-        ("lambda t: (t**2).sum() + ARGS[1].prod()", (1,)),
+        ((4,), lambda M: fn(lambda t: torch.tanh(t) * ARGS[1].sum(), M=M)),
+        ((3,), lambda M: fn(lambda t: torch.sin(t - ARGS[1]) + ARGS[1] ** 2, M=M)),
+        ((3, 2), lambda M: fn(lambda t: (t * ARGS[1]).sum(dim=-1), M=M)),
+        ((2, 1, 2), lambda M: fn(lambda t: (t.reshape(-1) @ M) * ARGS[1].reshape(-1)[0], M=M)),
+        ((1,), lambda M: fn(lambda t: (t**2).sum() + ARGS[1].prod(), M=M)),
     ]
-    for body, shape in reads_x:
-        n = int(np.prod(shape))
-        f = expr(body, M=tensor(rng.standard_normal((n, 3))))
+    for shape, bound_to in reads_x:
+        f = bound_to(tensor(rng.standard_normal((int(np.prod(shape)), 3))))
         yield call(f, tensor(rng.standard_normal(shape)))
         yield call(f, tensor(rng.standard_normal(shape)), 1e-3)
-    yield call(expr("lambda t: t * ARGS[1]"), tensor(np.array([1.5, -2.0])), eps=0.25)
+    yield call(fn(lambda t: t * ARGS[1]), tensor(np.array([1.5, -2.0])), eps=0.25)
 
 
 # ---- 6. hvp -------------------------------------------------------------------------------------
+# Each loss is made from the data it reads, bound by name.
+
+
+def _quartic(X, y):
+    return fn(
+        lambda u: F.binary_cross_entropy_with_logits(X @ u, y) + 0.1 * (u**4).sum(),
+        X=tensor(X),
+        y=tensor(y),
+    )
+
+
+def _cross_entropy_cubic(X, labels):
+    return fn(
+        lambda U: F.cross_entropy(X @ U, labels) + 0.05 * (U**3).sum(),
+        X=tensor(X),
+        labels=tensor(labels),
+    )
+
+
+def _reads_w(X):
+    """A loss that reads the caller's w (ARGS[1]) as a constant: differentiate at a new leaf."""
+    return fn(
+        lambda u: (
+            (torch.tanh(X @ u) ** 2).mean()
+            + 0.3 * (u * ARGS[1]).sum() ** 2
+            + (u**3 * ARGS[1]).sum()
+        ),
+        X=tensor(X),
+    )
+
+
+def _softplus_ridge(X):
+    return fn(lambda u: F.softplus(X @ u).mean() + 0.5 * (u**2).sum(), X=tensor(X))
+
+
+def _log_cosh(X):
+    return fn(lambda u: torch.log(torch.cosh(X @ u)).mean(), X=tensor(X))
 
 
 @probe("jacobians_hessians_hvp_oracle", function="hvp")
 def hvp_random():
     rng = np.random.default_rng(60_221)
     X, y = rng.standard_normal((12, 5)), rng.integers(0, 2, 12).astype(F64)
-    quartic = "lambda u: F.binary_cross_entropy_with_logits(X @ u, y) + 0.1 * (u**4).sum()"
     for _ in range(2):
         w, v = rng.standard_normal(5), rng.standard_normal(5)
-        yield call(expr(quartic, X=tensor(X), y=tensor(y)), tensor(w), tensor(v))
+        yield call(_quartic(X, y), tensor(w), tensor(v))
     for n, d, c in [(10, 3, 2), (25, 6, 4), (7, 4, 3)]:  # a matrix of weights: softmax regression
         X, labels = rng.standard_normal((n, d)), rng.integers(0, c, n)
         W, V = rng.standard_normal((d, c)), rng.standard_normal((d, c))
-        ce = "lambda U: F.cross_entropy(X @ U, labels) + 0.05 * (U**3).sum()"
-        loss_fn = _recordable(ce, X=tensor(X), labels=tensor(labels))
+        loss_fn = _recordable(_cross_entropy_cubic(X, labels))
         yield call(loss_fn, tensor(W), tensor(V)).recording_args()  # w and v are left unchanged
     # loss_fn reads the caller's w (ARGS[1]) as a constant: differentiate at a new leaf
     X = rng.standard_normal((9, 4))
-    reads_w = (
-        "lambda u: (torch.tanh(X @ u) ** 2).mean() + 0.3 * (u * ARGS[1]).sum() ** 2"
-        " + (u**3 * ARGS[1]).sum()"
-    )
     for _ in range(2):
         w, v = rng.standard_normal(4), rng.standard_normal(4)
-        yield call(expr(reads_w, X=tensor(X)), tensor(w), tensor(v))
+        yield call(_reads_w(X), tensor(w), tensor(v))
     W, V = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
-    yield call(expr("lambda U: ((U * ARGS[1]) ** 2).sum() + (U**4).sum()"), tensor(W), tensor(V))
+    yield call(fn(lambda U: ((U * ARGS[1]) ** 2).sum() + (U**4).sum()), tensor(W), tensor(V))
     # w is a parameter that requires grad: its flag stays on and its .grad stays None
     X, y = rng.standard_normal((12, 5)), rng.integers(0, 2, 12).astype(F64)
     w, v = rng.standard_normal(5), rng.standard_normal(5)
-    loss = expr(quartic, X=tensor(X), y=tensor(y))
-    yield call(loss, tensor(w, requires_grad=True), tensor(v))
-    yield call(expr(reads_w, X=tensor(X[:9, :4])), tensor(w[:4], requires_grad=True), tensor(v[:4]))
+    yield call(_quartic(X, y), tensor(w, requires_grad=True), tensor(v))
+    yield call(_reads_w(X[:9, :4]), tensor(w[:4], requires_grad=True), tensor(v[:4]))
     # one parameter; float32 stays float32
-    yield call(expr("lambda u: (u**4).sum() + torch.cosh(u).sum()"), tensor([0.7]), tensor([2.0]))
+    yield call(fn(lambda u: (u**4).sum() + torch.cosh(u).sum()), tensor([0.7]), tensor([2.0]))
     X32 = rng.standard_normal((6, 3)).astype(np.float32)
     yield call(
-        expr("lambda u: F.softplus(X @ u).mean()", X=tensor(X32)),
+        fn(lambda u: F.softplus(X @ u).mean(), X=tensor(X32)),
         tensor(rng.standard_normal(3).astype(np.float32)),
         tensor(rng.standard_normal(3).astype(np.float32)),
     )
@@ -385,34 +442,37 @@ def hvp_large():
     n, d = 30, 2000
     X = rng.standard_normal((n, d))
     w, v = 0.05 * rng.standard_normal(d), rng.standard_normal(d)
-    softplus = "lambda u: F.softplus(X @ u).mean() + 0.5 * (u**2).sum()"
-    yield call(expr(softplus, X=tensor(X)), tensor(w), tensor(v))
+    yield call(_softplus_ridge(X), tensor(w), tensor(v))
     n, d = 17, 3000
     X = rng.standard_normal((n, d))
     w, v = 0.1 * rng.standard_normal(d), rng.standard_normal(d)
-    yield call(
-        expr("lambda u: torch.log(torch.cosh(X @ u)).mean()", X=tensor(X)), tensor(w), tensor(v)
-    )
+    yield call(_log_cosh(X), tensor(w), tensor(v))
     # H is never formed: no tensor the call makes has d * d / 4 entries or more
-    for n, d, loss in [
-        (30, 2000, softplus),
-        (17, 3000, "lambda u: torch.log(torch.cosh(X @ u)).mean()"),
-    ]:
+    for n, d, loss in [(30, 2000, _softplus_ridge), (17, 3000, _log_cosh)]:
         X = rng.standard_normal((n, d))
         w, v = 0.1 * rng.standard_normal(d), rng.standard_normal(d)
-        loss_fn = expr(loss, X=tensor(X))
-        yield call(loss_fn, tensor(w), tensor(v)).under_rule(_smaller_than(d * d // 4))
+        yield call(loss(X), tensor(w), tensor(v)).under_rule(_smaller_than(d * d // 4))
 
 
 # ---- 7. power_iteration -------------------------------------------------------------------------
 
-#: matvec(v) = A v, as an nn.Module whose buffer too_many records whether it was called more than
-#: limit = num_iters times (the runner records it after the call).
-_COUNTED_MATVEC = (
-    "(lambda m: (m.register_buffer('too_many', torch.zeros((), dtype=torch.bool)), m)[1])("
-    "type('Counted', (nn.Module,), {'n': 0, 'forward': lambda self, v: ("
-    "setattr(self, 'n', self.n + 1), self.too_many.fill_(self.n > limit), A @ v)[2]})())"
-)
+
+def _counted_matvec(A, limit):
+    """matvec(v) = A v, as an nn.Module whose buffer too_many records whether it was called more
+    than limit = num_iters times (the runner records it after the call)."""
+
+    class Counted(nn.Module):
+        n = 0
+        too_many: torch.Tensor  # a buffer, registered below
+
+        def forward(self, v):
+            self.n += 1
+            self.too_many.fill_(self.n > limit)
+            return A @ v
+
+    counted = Counted()
+    counted.register_buffer("too_many", torch.zeros((), dtype=torch.bool))
+    return counted
 
 
 def _top_eigenvalue(got, want):
@@ -429,13 +489,13 @@ def _top_eigenvalue(got, want):
 def _power_call(A, num_iters, seed):
     """power_iteration on matvec(v) = A v, counting the calls; the generator and the device go
     as keywords (they are not plain data, so they cannot be recorded)."""
-    matvec = expr(_COUNTED_MATVEC, A=tensor(A), limit=num_iters)
+    matvec = built(_counted_matvec, A=tensor(A), limit=num_iters)
     return call(
         matvec,
         A.shape[0],
         num_iters,
-        generator=expr(f"torch.Generator().manual_seed({seed})"),
-        device=expr("device"),
+        generator=generator(seed),
+        device=built(lambda: device),
     ).recording_args()
 
 
@@ -473,42 +533,62 @@ def power_iteration_random():
 # records it, first brings to a fixed state what the grade cell does not check, so that a correct
 # answer agrees with the reference whichever way it trains.
 
-_SEQUENTIAL = (
-    "nn.Sequential(*[layer for a, b in zip(widths, widths[1:])"
-    " for layer in (nn.Linear(a, b), getattr(nn, act)())][:-1]).double().to(device)"
-)
-# oracle: the head's .grad (left set by optimizer.step, or None after zero_grad) is not checked
-_HEAD_GRADS_UNCHECKED = (
-    "(lambda m: (m.load_state_dict(state), m.register_state_dict_pre_hook("
-    "lambda mod, prefix, keep_vars: [setattr(p, 'grad', None) for p in mod[-1].parameters()]"
-    "), m)[-1])(" + _SEQUENTIAL + ")"
-)
-# the same, with the first layer's bias frozen (requires_grad False) before the call: it stays so
-_FIRST_BIAS_FROZEN = _HEAD_GRADS_UNCHECKED.replace(
-    "(m.load_state_dict(state), ", "(m.load_state_dict(state), m[0].bias.requires_grad_(False), ", 1
-)
-# frozen: only that the body is unchanged and the head changed (recorded as True) is checked
-_BODY_AND_HEAD_CHANGED = (
-    "(lambda m, head: (m.register_state_dict_pre_hook("
-    "lambda mod, prefix, keep_vars: [(setattr(p, 'grad', None), p.requires_grad_(True))"
-    " for p in mod.parameters()]), m.register_state_dict_post_hook("
-    "lambda mod, sd, prefix, meta: sd.update({k: torch.tensor(not torch.equal(sd[k], v))"
-    " for k, v in head.items()})), m)[-1])(*(lambda m: (m, {f'{len(m) - 1}.{k}': v.clone()"
-    " for k, v in m[-1].state_dict().items()}))((lambda m: (m.load_state_dict(state), m)[1])("
-    + _SEQUENTIAL
-    + ")))"
-)
+
+def _sequential(widths, act):
+    """An nn.Sequential of Linear layers of these widths with act between, float64 on the device."""
+    pairs = zip(widths, widths[1:], strict=False)
+    layers = [layer for a, b in pairs for layer in (nn.Linear(a, b), getattr(nn, act)())]
+    return nn.Sequential(*layers[:-1]).double().to(device)
 
 
-def _model(rng, widths, act, source, scale=None):
-    """An nn.Sequential of Linear layers of these widths with act between, float64 on the
-    device; each parameter drawn from rng, times scale (default 1 / sqrt(its last size))."""
+def _head_grads_unchecked(model, state, frozen_bias):
+    """oracle: the head's .grad (left set by optimizer.step, or None after zero_grad) is not
+    checked; with frozen_bias, the first layer's bias is frozen (requires_grad False) before the
+    call: it stays so."""
+    model.load_state_dict(state)
+    if frozen_bias:
+        model[0].bias.requires_grad_(False)
+
+    def forget_head_grads(module, prefix, keep_vars):
+        for p in module[-1].parameters():
+            p.grad = None
+
+    model.register_state_dict_pre_hook(forget_head_grads)
+    return model
+
+
+def _body_and_head_changed(model, state):
+    """frozen: only that the body is unchanged and the head changed (recorded as True) is
+    checked."""
+    model.load_state_dict(state)
+    head = {f"{len(model) - 1}.{k}": v.clone() for k, v in model[-1].state_dict().items()}
+
+    def forget_grads_and_flags(module, prefix, keep_vars):
+        for p in module.parameters():
+            p.grad = None
+            p.requires_grad_(True)
+
+    def head_changed(module, state_dict, prefix, local_metadata):
+        state_dict.update(
+            {k: torch.tensor(not torch.equal(state_dict[k], v)) for k, v in head.items()}
+        )
+
+    model.register_state_dict_pre_hook(forget_grads_and_flags)
+    model.register_state_dict_post_hook(head_changed)
+    return model
+
+
+def _model(rng, widths, act, make, scale=None, **options):
+    """``make`` (model, state, **options) on an nn.Sequential of Linear layers of these widths
+    with act between, float64 on the device; each parameter drawn from rng, times scale
+    (default 1 / sqrt(its last size))."""
     state = {}
     for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         for name, shape in (("weight", (d_out, d_in)), ("bias", (d_out,))):
             s = 1 / np.sqrt(shape[-1]) if scale is None else scale
             state[f"{2 * i}.{name}"] = tensor(s * rng.standard_normal(shape))
-    return expr(source, widths=list(widths), act=act, state=state)
+    model = built(_sequential, widths=list(widths), act=act)
+    return built(make, model=model, state=state, **options)
 
 
 def _losses_fell(got, want):
@@ -550,7 +630,7 @@ def _same_losses(got, want):
 def train_head_only_fixed():
     rng = np.random.default_rng(29_303)
     for widths, steps, lr in [([4, 16, 16, 3], 25, 0.5), ([6, 10, 4], 8, 0.3)]:
-        model = _model(rng, widths, "ReLU", _BODY_AND_HEAD_CHANGED, scale=0.5)
+        model = _model(rng, widths, "ReLU", _body_and_head_changed, scale=0.5)
         X, y = rng.standard_normal((64, widths[0])), rng.integers(0, widths[-1], 64)
         yield call(model, tensor(X), tensor(y), steps, lr).recording_args()
 
@@ -562,7 +642,7 @@ def train_head_only_fixed():
 )
 def train_head_only_random():
     rng = np.random.default_rng(52_673)
-    model = _model(rng, [3, 8, 2], "Tanh", _HEAD_GRADS_UNCHECKED, scale=0.5)
+    model = _model(rng, [3, 8, 2], "Tanh", _head_grads_unchecked, scale=0.5, frozen_bias=False)
     X, y = rng.standard_normal((20, 3)), rng.integers(0, 2, 20)
     yield call(model, tensor(X), tensor(y), 3, 0.1).recording_args()
     for widths, steps, lr in [
@@ -570,16 +650,16 @@ def train_head_only_random():
         ([6, 12, 12, 9, 5], 15, 0.2),
         ([4, 6, 3], 1, 0.5),
     ]:
-        model = _model(rng, widths, "ReLU", _HEAD_GRADS_UNCHECKED)
+        model = _model(rng, widths, "ReLU", _head_grads_unchecked, frozen_bias=False)
         X, y = rng.standard_normal((50, widths[0])), rng.integers(0, widths[-1], 50)
         yield call(model, tensor(X), tensor(y), steps, lr).recording_args()
     # the smallest cases: a model that is only a head, one example, one step
     for widths, n, steps in [([4, 3], 30, 6), ([5, 6, 3], 1, 4), ([3, 2], 1, 1)]:
-        model = _model(rng, widths, "Tanh", _HEAD_GRADS_UNCHECKED)
+        model = _model(rng, widths, "Tanh", _head_grads_unchecked, frozen_bias=False)
         X, y = rng.standard_normal((n, widths[0])), rng.integers(0, widths[-1], n)
         yield call(model, tensor(X), tensor(y), steps, 0.4)
     # a body parameter frozen before the call stays frozen
     for widths, steps in [([4, 6, 3], 5), ([3, 5, 5, 2], 3)]:
-        model = _model(rng, widths, "ReLU", _FIRST_BIAS_FROZEN)
+        model = _model(rng, widths, "ReLU", _head_grads_unchecked, frozen_bias=True)
         X, y = rng.standard_normal((25, widths[0])), rng.integers(0, widths[-1], 25)
         yield call(model, tensor(X), tensor(y), steps, 0.3)

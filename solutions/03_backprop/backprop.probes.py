@@ -28,21 +28,32 @@ import math
 import numpy as np
 import torch
 
-from autograder.probes import call, expr, probe, tensor
+import coursekit
+from autograder.probes import call, generator, probe, rule, tensor
 
 EPS = 1e-5  # layernorm_forward's default
 F32 = dict(rtol=1e-4, atol=1e-5)  # float32 results: student and reference round differently
 
-NO_GRAD = "torch.no_grad()"
+NO_GRAD = rule(lambda: torch.no_grad())
 
 
 def _forbid(names, function):
-    listed = ", ".join(f'"{n}"' for n in sorted(names))
-    return f"coursekit.forbid_calls(frozenset({{{listed}}}), what={function!r})"
+    return rule(
+        lambda: coursekit.forbid_calls(names, what=function),
+        names=frozenset(names),
+        function=function,
+    )
+
+
+def _forbid_layers(function):
+    """None of coursekit's layer classes is used in ``function``."""
+    import coursekit.layers
+
+    return coursekit.layers.forbid_layers(what=function)
 
 
 def _no_layers(function):
-    return f'__import__("coursekit.layers").layers.forbid_layers(what={function!r})'
+    return rule(_forbid_layers, function=function)
 
 
 AUTOGRAD = {"grad", "backward", "requires_grad_", "vjp", "jacrev", "jacfwd"}
@@ -460,8 +471,7 @@ def _digits_accuracy(split_seed, *, at_least=None, below=None):
 def _train_call(split_seed, steps, init_seed):
     data = _digits(split_seed)
     x, y = data.x_train.numpy(), data.y_train.numpy()
-    generator = expr(f"torch.Generator().manual_seed({init_seed})")
-    return call(tensor(x), tensor(y), steps=steps, generator=generator)
+    return call(tensor(x), tensor(y), steps=steps, generator=generator(init_seed))
 
 
 @probe(

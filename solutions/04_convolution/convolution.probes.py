@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.probes import call, generator, probe, tensor
+import coursekit
+from autograder.probes import call, checked, generator, probe, rule, tensor
 
 WINDOW_ROUTINES = frozenset(
     {
@@ -50,26 +51,34 @@ POOL_ROUTINES = frozenset(
         "adaptive_max_pool2d", "fractional_max_pool2d", "unfold", "as_strided",
     }
 )  # fmt: skip
-NO_GRAD = "torch.no_grad()"
+NO_GRAD = rule(lambda: torch.no_grad())
 
 
 def _forbid(names, what):
-    return f"coursekit.forbid_calls(frozenset({sorted(names)!r}), what={what!r})"
+    return rule(lambda: coursekit.forbid_calls(names, what=what), names=frozenset(names), what=what)
+
+
+def _without_grad_forbidding(names, what):
+    """Both rules at once: autograd off, and none of ``names`` called."""
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    stack.enter_context(coursekit.forbid_calls(names, what=what))
+    return stack
 
 
 def _forbid_without_grad(names, what):
-    """Both rules at once: autograd off, and none of ``names`` called."""
-    return (
-        "(lambda stack: (stack.enter_context(torch.no_grad()),"
-        f" stack.enter_context({_forbid(names, what)}), stack)[-1])"
-        "(__import__('contextlib').ExitStack())"
-    )
+    return rule(_without_grad_forbidding, names=frozenset(names), what=what)
 
 
 #: conv2d_input_grad_as_conv: F.conv2d does the work, and nothing of TRANSPOSED_ROUTINES runs.
-CONV2D_ONLY = (
-    "checked(coursekit.checks._CallRecorder(), lambda rec: 'conv2d' in rec.names"
-    f" and not rec.names & frozenset({sorted(TRANSPOSED_ROUTINES)!r}))"
+CONV2D_ONLY = rule(
+    lambda transposed: checked(
+        coursekit.checks._CallRecorder(),
+        lambda rec: "conv2d" in rec.names and not rec.names & transposed,
+    ),
+    transposed=TRANSPOSED_ROUTINES,
 )
 
 
@@ -179,11 +188,11 @@ def im2col_fixed():
     yield call(tensor(np.arange(20.0).reshape(1, 1, 4, 5)), 2, 2, stride=2)
 
 
-def _im2col_calls(seed, rule=None):
+def _im2col_calls(seed, forbidden=None):
     rng = np.random.default_rng(seed)
     for n, c, _f, h, w, kh, kw, stride, padding in CONV_CASES:
         made = call(tensor(_normal(rng, n, c, h, w)), kh, kw, stride, padding)
-        yield made if rule is None else made.under_rule(rule)
+        yield made if forbidden is None else made.under_rule(forbidden)
 
 
 @probe("convolution_im2col_oracle", function="im2col")
@@ -192,7 +201,7 @@ def im2col_random():
     rng = np.random.default_rng(20_402)
     yield call(tensor(_normal(rng, 2, 3, 6, 5).astype(np.float32)), 3, 2, 2, 1)  # float32 stays
     yield call(tensor(_normal(rng, 2, 2, 7, 5)), 3, 2, stride=2)  # keywords
-    yield from _im2col_calls(20_403, rule=_forbid(WINDOW_ROUTINES, "im2col"))
+    yield from _im2col_calls(20_403, forbidden=_forbid(WINDOW_ROUTINES, "im2col"))
 
 
 # ---- 3. col2im -----------------------------------------------------------------------------------
@@ -206,13 +215,13 @@ def col2im_fixed():
     yield call(tensor(np.arange(1.0, 17.0).reshape(1, 4, 4)), (1, 1, 3, 3), 2, 2)
 
 
-def _col2im_calls(seed, rule=None):
+def _col2im_calls(seed, forbidden=None):
     rng = np.random.default_rng(seed)
     for n, c, _f, h, w, kh, kw, stride, padding in CONV_CASES:
         length = _out_size(h, kh, stride, padding) * _out_size(w, kw, stride, padding)
         cols = _normal(rng, n, c * kh * kw, length)
         made = call(tensor(cols), (n, c, h, w), kh, kw, stride, padding)
-        yield made if rule is None else made.under_rule(rule)
+        yield made if forbidden is None else made.under_rule(forbidden)
 
 
 @probe("convolution_col2im_oracle", function="col2im")
@@ -231,7 +240,7 @@ def col2im_random():
             tensor(_normal(rng, n, c * kh * kw, length)), (n, c, h, w), kh, kw, stride, padding
         )
     yield call(tensor(_normal(rng, 2, 12, 12).astype(np.float32)), (2, 2, 5, 6), 2, 3, 1, 0)
-    yield from _col2im_calls(30_503, rule=_forbid(WINDOW_ROUTINES, "col2im"))
+    yield from _col2im_calls(30_503, forbidden=_forbid(WINDOW_ROUTINES, "col2im"))
 
 
 # ---- 4. conv2d_forward ---------------------------------------------------------------------------
@@ -245,12 +254,12 @@ def conv_forward_fixed():
     yield call(tensor(x), tensor(w), tensor(np.array([0.0, 1.0])), 2, 1)
 
 
-def _conv_forward_calls(seed, rule=None):
+def _conv_forward_calls(seed, forbidden=None):
     rng = np.random.default_rng(seed)
     for case in CONV_CASES:
         x, w, b, _ = _conv_inputs(rng, *case)
         made = call(tensor(x), tensor(w), tensor(b), case[-2], case[-1])
-        yield made if rule is None else made.under_rule(rule)
+        yield made if forbidden is None else made.under_rule(forbidden)
 
 
 @probe("convolution_conv2d_forward_oracle", function="conv2d_forward")
@@ -261,7 +270,7 @@ def conv_forward_random():
     yield call(tensor(x), tensor(w), tensor(b))  # the defaults: stride 1, padding 0
     f32 = [a.astype(np.float32) for a in _conv_inputs(rng, 2, 2, 3, 6, 5, 3, 2, 2, 1)[:3]]
     yield call(*(tensor(a) for a in f32), 2, 1)
-    yield from _conv_forward_calls(40_603, rule=_forbid(WINDOW_ROUTINES, "conv2d_forward"))
+    yield from _conv_forward_calls(40_603, forbidden=_forbid(WINDOW_ROUTINES, "conv2d_forward"))
 
 
 # ---- 5. conv2d_backward --------------------------------------------------------------------------
@@ -292,9 +301,9 @@ def conv_backward_random():
     yield call(tensor(np.ones((3, 4, 3, 4))), cache)
     for case in CONV_CASES[::3]:
         yield _conv_backward_call(rng, *case).under_rule(NO_GRAD)
-    rule = _forbid_without_grad(WINDOW_ROUTINES | AUTOGRAD_CALLS, "conv2d_backward")
+    forbidden = _forbid_without_grad(WINDOW_ROUTINES | AUTOGRAD_CALLS, "conv2d_backward")
     for case in CONV_CASES[1::3]:
-        yield _conv_backward_call(rng, *case).under_rule(rule)
+        yield _conv_backward_call(rng, *case).under_rule(forbidden)
 
 
 # ---- 6. conv2d_input_grad_as_conv ----------------------------------------------------------------
@@ -375,9 +384,9 @@ def pool_forward_random():
         yield call(tensor(_ties(rng, n, c, h, w)), k, stride)
     yield call(tensor(_normal(rng, 2, 2, 6, 7).astype(np.float32)), 3, 2)
     yield call(tensor(_normal(rng, 2, 3, 9, 8) - 100.0), 2, 2)  # all negative: no max with 0
-    rule = _forbid(POOL_ROUTINES, "maxpool2d_forward")
+    forbidden = _forbid(POOL_ROUTINES, "maxpool2d_forward")
     for n, c, h, w, k, stride in POOL_CASES[:4]:
-        yield call(tensor(_distinct(rng, n, c, h, w)), k, stride).under_rule(rule)
+        yield call(tensor(_distinct(rng, n, c, h, w)), k, stride).under_rule(forbidden)
 
 
 # ---- 8. maxpool2d_backward -----------------------------------------------------------------------
@@ -411,9 +420,9 @@ def pool_backward_random():
     yield call(tensor(_normal(rng, 2, 2, 3, 3).astype(np.float32)), (tensor(x), 3, 2))
     for case in POOL_CASES[:4]:
         yield _pool_backward_call(rng, _distinct, *case).under_rule(NO_GRAD)
-    rule = _forbid_without_grad(POOL_ROUTINES | AUTOGRAD_CALLS, "maxpool2d_backward")
+    forbidden = _forbid_without_grad(POOL_ROUTINES | AUTOGRAD_CALLS, "maxpool2d_backward")
     for case in POOL_CASES[:4]:
-        yield _pool_backward_call(rng, _ties, *case).under_rule(rule)
+        yield _pool_backward_call(rng, _ties, *case).under_rule(forbidden)
 
 
 # ---- 9. train_digits_cnn -------------------------------------------------------------------------

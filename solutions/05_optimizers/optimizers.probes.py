@@ -16,7 +16,7 @@ compared with the reference's single step from the same state. (The reference eq
 apart: ``eps = 1e-3`` with gradients of size 1e-6 (where the place of eps decides the step) and
 1e2, the steps 1 to 3, and a step ``t = 1000`` from a state with ``step = 999``.
 
-``lr_range_test`` gets scripted losses: an expression that pops the next loss from a list, with
+``lr_range_test`` gets scripted losses: a function that pops the next loss from a list, with
 exactly as many losses as the reference asks for, so calling ``step_fn`` once too often raises.
 
 ``train_digits_one_cycle`` is judged on accuracy, not on equality with the reference: its probes
@@ -34,19 +34,34 @@ import math
 import numpy as np
 import torch
 
-from autograder.probes import call, expr, generator, probe, tensor
+from autograder.probes import call, fn, generator, probe, rule, tensor
 
-#: The oracles, replaced for the call by mocks that fail (a broken rule): classes and functionals.
-NO_TORCH_OPTIM = (
-    "(lambda stack, mock, load: ([stack.enter_context(mock.patch.object(load(module), name,"
-    " side_effect=AssertionError('torch.optim is the oracle: write the rule yourself')))"
-    " for module, names in (('torch.optim', ('SGD', 'RMSprop', 'Adam', 'AdamW')),"
-    " ('torch.optim.sgd', ('SGD', 'sgd')), ('torch.optim.rmsprop', ('RMSprop', 'rmsprop')),"
-    " ('torch.optim.adam', ('Adam', 'adam')), ('torch.optim.adamw', ('AdamW', 'adamw')),"
-    " ('torch.optim.lr_scheduler', ('OneCycleLR',))) for name in names"
-    " if hasattr(load(module), name)], stack)[-1])(__import__('contextlib').ExitStack(),"
-    " __import__('unittest.mock').mock, __import__('importlib').import_module)"
-)
+
+def _no_torch_optim():
+    """The oracles, replaced for the call by mocks that fail (a broken rule): classes and
+    functionals."""
+    import contextlib
+    import importlib
+    from unittest import mock
+
+    stack = contextlib.ExitStack()
+    for module, names in (
+        ("torch.optim", ("SGD", "RMSprop", "Adam", "AdamW")),
+        ("torch.optim.sgd", ("SGD", "sgd")),
+        ("torch.optim.rmsprop", ("RMSprop", "rmsprop")),
+        ("torch.optim.adam", ("Adam", "adam")),
+        ("torch.optim.adamw", ("AdamW", "adamw")),
+        ("torch.optim.lr_scheduler", ("OneCycleLR",)),
+    ):
+        loaded = importlib.import_module(module)
+        for name in names:
+            if hasattr(loaded, name):
+                oracle = AssertionError("torch.optim is the oracle: write the rule yourself")
+                stack.enter_context(mock.patch.object(loaded, name, side_effect=oracle))
+    return stack
+
+
+NO_TORCH_OPTIM = rule(_no_torch_optim)
 
 #: One step from a given state: tight, as only the rounding of one step separates two answers.
 STEP_TOLERANCE = dict(rtol=1e-9, atol=1e-15)
@@ -505,12 +520,11 @@ def heavy_ball_random():
 
 # ---- 6. lr_range_test ----------------------------------------------------------------------------
 
-#: A step_fn that returns the scripted losses L in turn (an IndexError once they run out).
-SCRIPTED = "lambda lr: L.pop(0)"
-
 
 def _scripted(losses):
-    return expr(SCRIPTED, L=[float(v) for v in losses])
+    """A step_fn that returns the scripted losses L in turn (an IndexError once they run out)."""
+    L = [float(v) for v in losses]
+    return fn(lambda lr: L.pop(0), L=L)
 
 
 def _geometric(start, end, n):
@@ -545,8 +559,8 @@ def range_test_smoothing():
     yield call(_scripted(spiky), _geometric(1e-3, 1.0, 10), beta=0.9)
     yield call(_scripted(spiky[:5]), _geometric(1e-3, 1.0, 10), beta=0.0)
     # the loss is a function of the lr passed in, with a deterministic wiggle
-    wiggle = expr(
-        "lambda lr: float((np.log10(lr) + 2.0) ** 2 + 0.5 + 0.3 * np.sin(37.0 * np.log10(lr)))"
+    wiggle = fn(
+        lambda lr: float((np.log10(lr) + 2.0) ** 2 + 0.5 + 0.3 * np.sin(37.0 * np.log10(lr)))
     )
     for beta, div in [(0.98, 4.0), (0.9, 2.0), (0.5, 10.0), (0.0, 4.0)]:
         yield call(wiggle, _geometric(1e-5, 100.0, 120), beta=beta, div_factor=div)
@@ -554,7 +568,7 @@ def range_test_smoothing():
     rng = np.random.default_rng(50_701)
     noisy = [2.3 * math.exp(-i / 20) + 0.1 + 0.05 * rng.random() for i in range(60)]
     noisy += [noisy[-1] * 1.5**k for k in range(1, 41)]
-    yield call(expr("lambda lr: L.pop(0)", L=noisy), _geometric(1e-7, 10.0, 100))
+    yield call(_scripted(noisy), _geometric(1e-7, 10.0, 100))
     yield call(_scripted([50.0, 1.0, 1.0, 1.0]), [1e-3, 1e-2, 1e-1, 1.0], beta=0.5)
 
 
