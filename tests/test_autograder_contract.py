@@ -89,7 +89,11 @@ def test_the_reference_agrees_with_itself(tmp_path: Path) -> None:
             "plain",
             "second device",
         ),
-        ("def f(x):\n    return (x * 2 + 1).float()\n", "plain", "torch.float32"),
+        (
+            "def f(x):\n    return (x * 2 + 1).float()\n",
+            "plain",
+            "where torch.float64 was expected",
+        ),
         ("def f(x):\n    return (x * 2 + 1).detach()\n", "with_grad", "graph is cut"),
         (
             "def derivative(fn, x, eps=1e-6):\n"
