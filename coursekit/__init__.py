@@ -7,7 +7,9 @@ Everything a chapter needs to be reproducible and device-agnostic lives here:
 - :mod:`coursekit.checks` holds the checks students and tests share;
 - :mod:`coursekit.data` loads scikit-learn's digits and MNIST-style IDX files;
 - :mod:`coursekit.plots` makes figures that read well in the book's light and dark modes;
-- :mod:`coursekit.timing` times code fairly on either device.
+- :mod:`coursekit.timing` times code fairly on either device;
+- :mod:`coursekit.selfcheck` is the student's self-check (``check``, ``check_all``), and
+  ``python -m coursekit.validate NOTEBOOK`` nbgrader's validation with an exit code.
 """
 
 from coursekit.checks import (
