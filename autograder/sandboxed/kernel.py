@@ -1,32 +1,33 @@
-"""Running one notebook in a fresh kernel, with nbgrader's ``Execute`` and what grading adds.
+"""Running one notebook in a fresh kernel inside the sandbox: :func:`run_notebook`.
 
-nbgrader's ``Execute`` already interrupts a cell at the per-cell timeout and records errors
-instead of raising them. :func:`run_notebook` adds a deadline for the whole notebook, catches a
-kernel's death (the cells it never reached score zero, with the reason in their output), keeps
-the kernel's own output out of the worker's, connects over IPC sockets rather than TCP ports,
-and gives a kernel that failed to start, before any cell ran, one more try.
+The cells run through nbgrader's ``Execute``, subclassed in
+:mod:`autograder.sandboxed.execute_cells`: the student's limits are CPU time
+(:mod:`autograder.sandboxed.clock`), output is capped, and a kernel's death is caught. Here the
+kernel is set up: it launches inside the sandbox, connects over IPC sockets rather than TCP
+ports, keeps its own output out of the worker's, and seeds the global generators before the
+first cell. A kernel that fails before the student's first cell (it does not start, it dies in
+a setup cell, or a setup cell runs past its limit) gets one more try in another fresh kernel;
+failing again, it is the grader's failure (:class:`GraderFailure`), never the student's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import json
 import logging
-import math
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from autograder.messages import GradeTask
-from autograder.nbgrader_api import grade_id as nbgrader_grade_id
+from autograder.sandboxed.clock import Budget, TimeLimits
 from autograder.sandboxed.sandbox import Sandbox, reap, wrap
+
+if TYPE_CHECKING:
+    from autograder.sandboxed.execute_cells import GradingExecute, SetupFailed, Snapshot
 
 #: The log of nbgrader's and nbclient's steps in a worker: their warnings and errors (a timeout,
 #: a changed locked cell) end up in each submission's status and reason, not on the terminal.
@@ -34,163 +35,35 @@ QUIET = logging.getLogger("autograder.grading")
 QUIET.setLevel(logging.CRITICAL)
 
 STARTUP_TIMEOUT = 60  # seconds for a new kernel to answer, however short the cell timeout
-CELL_OUTPUT_BYTES = 2 * 2**20  # output one cell may produce; the rest is dropped, with a note
-NOTEBOOK_OUTPUT_BYTES = 16 * 2**20  # output a whole notebook may produce
 MESSAGE_BYTES = 64 * 2**20  # larger messages from a kernel are refused by the socket itself
+
+#: Reruns agree: an answer that draws from a global generator gets the same draws every time
+#: it is graded, because each kernel seeds them just before its first cell (coursekit.reruns).
+SEED_BEFORE_FIRST_CELL = (
+    "--IPKernelApp.exec_lines="
+    "import coursekit.reruns as _r; _r.seed_before_first_cell(get_ipython()); del _r"
+)
+
+
+class GraderFailure(Exception):
+    """The notebook could not be graded, twice, for no fault of the submission: a kernel that did
+    not start, or died or ran out of time in the instructor's setup cells. The worker's result is
+    then ``error`` (not recorded; a rerun tries again)."""
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """The notebook's own cells' outputs and failures, as they stood when the probes began."""
+class Executed:
+    """What running one notebook gave: the executed notebook, and what went wrong in it."""
 
-    outputs: list[Any]
-    timed_out: list[str]
-    truncated: list[str]
-    failed: set[int]
-
-
-@functools.cache
-def _execute_class() -> type:
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from nbclient.util import run_sync
-    from nbformat import NotebookNode
-    from nbgrader.preprocessors import Execute
-
-    class DeadlineExecute(Execute):
-        """nbgrader's Execute, plus a deadline for the whole notebook and a record of failures."""
-
-        def start(
-            self,
-            cell_limit: int,
-            budget: float,
-            kernel_log: IO[bytes],
-            probe_from: int | None = None,
-        ) -> None:
-            self.kernel_log = kernel_log  # the kernel's own stdout and stderr, not the worker's
-            self.cell_limit = cell_limit  # what each cell gets, through ``timeout_func``
-            self.budget = budget
-            self.deadline = math.inf  # set when the first cell starts: kernel start is not counted
-            self.stopped: tuple[str, str] | None = None  # (status, reason) once cells stop running
-            self.stopped_at: int | None = None  # the index of the first cell that did not finish
-            self.expired = False  # stopped by the notebook's deadline, between two cells
-            self.timed_out: list[str] = []  # "cell 3 (grade id) after 300 s", one per interrupt
-            self.last_timeout = 0  # the limit given to the cell running now
-            self.timeout_func = self._cell_timeout
-            self.failed: set[int] = set()  # cells whose execute_reply said "error"
-            self.notebook_bytes = 0
-            self.cell_bytes: dict[int, int] = {}
-            self.truncated: list[str] = []
-            # The first probe cell, if the notebook ends with probes; when it starts, what the
-            # notebook's own cells produced is set aside (``snapshot``), so that nothing a probe
-            # call displays (an update_display of an earlier output, say) can reach the feedback.
-            self.probe_from = probe_from
-            self.snapshot: Snapshot | None = None
-            self.reveal: Callable[[], None] | None = None  # hands the probes their inputs
-
-        def output(self, outs: Any, msg: Any, display_id: Any, cell_index: int) -> Any:
-            """Keep output up to the caps; past them, drop it and say so once per cell."""
-            size = len(json.dumps(msg.get("content", {}), default=str))
-            used = self.cell_bytes.get(cell_index, 0)
-            self.cell_bytes[cell_index] = used + size
-            self.notebook_bytes += size
-            if used + size <= CELL_OUTPUT_BYTES and self.notebook_bytes <= NOTEBOOK_OUTPUT_BYTES:
-                return super().output(outs, msg, display_id, cell_index)
-            if used <= CELL_OUTPUT_BYTES:
-                self.cell_bytes[cell_index] = CELL_OUTPUT_BYTES + 1
-                self.truncated.append(f"cell {cell_index}")
-                note = (
-                    f"[output truncated: past {CELL_OUTPUT_BYTES // 2**20} MB for this cell or "
-                    f"{NOTEBOOK_OUTPUT_BYTES // 2**20} MB for the notebook]\n"
-                )
-                outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
-            return None
-
-        async def async_start_new_kernel(self, **kwargs: Any) -> None:
-            kwargs.setdefault("stdout", self.kernel_log)
-            kwargs.setdefault("stderr", self.kernel_log)
-            await super().async_start_new_kernel(**kwargs)
-
-        start_new_kernel = run_sync(async_start_new_kernel)
-
-        def _cell_timeout(self, cell: Any) -> int:
-            """The per-cell timeout, or less when the notebook's deadline comes sooner."""
-            remaining = math.ceil(self.deadline - time.monotonic())
-            self.last_timeout = max(1, min(self.cell_limit, remaining))
-            return self.last_timeout
-
-        def on_cell_executed(self, **kwargs: Any) -> None:
-            super().on_cell_executed(**kwargs)
-            if kwargs["execute_reply"]["content"].get("status") != "ok":
-                self.failed.add(kwargs["cell_index"])
-            if kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError":
-                where = cell_name(kwargs["cell"], kwargs["cell_index"])
-                self.timed_out.append(f"{where} after {self.last_timeout} s")
-
-        def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
-            if index == self.probe_from:
-                self.snapshot = Snapshot(
-                    outputs=copy.deepcopy([c.get("outputs") for c in self.nb.cells[:index]]),
-                    timed_out=list(self.timed_out),
-                    truncated=list(self.truncated),
-                    failed=set(self.failed),
-                )
-                if self.reveal is not None:  # only now do the probes' inputs exist
-                    self.reveal()
-            if self.deadline == math.inf:
-                self.deadline = time.monotonic() + self.budget
-            if self.stopped is None and time.monotonic() >= self.deadline:
-                self.stopped = ("timed_out", f"the notebook ran past its {self.budget:g} s limit")
-                self.stopped_at = index
-                self.expired = True  # the cell at stopped_at never started
-            if self.stopped is not None:
-                _not_run(cell, self.stopped[1])
-                return cell, resources
-            try:
-                return super().preprocess_cell(cell, resources, index)
-            except DeadKernelError:
-                said = _last_words(self.kernel_log)
-                self.stopped = (
-                    "kernel_died",
-                    f"the kernel died in {cell_name(cell, index)}" + (f": {said}" if said else ""),
-                )
-            except CellTimeoutError:  # interrupted, but the kernel did not come back
-                self.stopped = (
-                    "timed_out",
-                    f"{cell_name(cell, index)} ran past its time limit and the kernel "
-                    "did not answer the interrupt",
-                )
-            self.stopped_at = index
-            _not_run(cell, self.stopped[1])
-            return cell, resources
-
-    return DeadlineExecute
-
-
-@contextlib.contextmanager
-def _autograding() -> Iterator[None]:
-    """Set what nbgrader sets while it executes a submission (notebooks may read it)."""
-    before = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = before
-
-
-def _last_words(log: IO[bytes]) -> str:
-    """The last line the kernel process printed (a crash message), minus its usual chatter."""
-    log.flush()
-    log.seek(0)
-    lines = [
-        line.strip()
-        for line in log.read()[-4096:].decode(errors="replace").splitlines()
-        if line.strip()
-        and not any(chatter in line for chatter in ("without encryption", "--existing", "connect"))
-    ]
-    return lines[-1][:200] if lines else ""
+    nb: Any  # the executed notebook (an nbformat NotebookNode)
+    stopped: tuple[str, str] | None  # (status, reason) once cells stopped running
+    stopped_at: int | None  # the index of the first cell that did not finish
+    expired: bool  # stopped by the notebook's budget between two cells: stopped_at never started
+    said: str  # the kernel's last printed line when it died (the student's words, not ours)
+    failed: frozenset[int]  # cells whose reply said "error"
+    timed_out: tuple[str, ...]  # "cell 3 (grade id) after 10 s of CPU time", one per interrupt
+    truncated: tuple[str, ...]  # cells whose output was cut at the caps
+    snapshot: Snapshot | None  # the notebook's own outputs when the first probe began
 
 
 def _kernel_arguments(nb: Any) -> list[str]:
@@ -198,26 +71,6 @@ def _kernel_arguments(nb: Any) -> list[str]:
     one history.sqlite file (what nbgrader's ``Execute.extra_arguments`` help recommends)."""
     language = nb.metadata.get("kernelspec", {}).get("language", "")
     return ["--HistoryManager.hist_file=:memory:"] if language == "python" else []
-
-
-def cell_name(cell: Any, index: int) -> str:
-    grade_id = nbgrader_grade_id(cell)
-    return f"cell {index}" + (f" ({grade_id})" if grade_id else "")
-
-
-def _not_run(cell: Any, reason: str) -> None:
-    """Make a cell that did not run score zero, with the reason where the student will see it."""
-    from nbformat import NotebookNode
-
-    if cell.cell_type != "code":
-        return
-    cell.setdefault("outputs", [])
-    if not any(o.output_type == "error" for o in cell.outputs):
-        cell.outputs.append(
-            NotebookNode(
-                output_type="error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"]
-            )
-        )
 
 
 def _kernel_config(private: Path) -> Any:
@@ -232,14 +85,6 @@ def _kernel_config(private: Path) -> Any:
         config.KernelManager.ip = str(private / "kernel")
         config.KernelManager.connection_file = str(private / "kernel.json")
     return config
-
-
-#: Reruns agree: an answer that draws from a global generator gets the same draws every time
-#: it is graded, because each kernel seeds them just before its first cell (coursekit.reruns).
-SEED_BEFORE_FIRST_CELL = (
-    "--IPKernelApp.exec_lines="
-    "import coursekit.reruns as _r; _r.seed_before_first_cell(get_ipython()); del _r"
-)
 
 
 def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
@@ -260,17 +105,43 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
     return SandboxedKernelManager
 
 
+def _executor(
+    nb: Any, resources: dict, kernel: str, limits: TimeLimits, sandbox: Sandbox, folder: Path
+) -> GradingExecute:
+    from autograder.sandboxed.execute_cells import GradingExecute
+
+    return GradingExecute(
+        config=_kernel_config(folder),
+        kernel_manager_class=_manager_class(sandbox, folder, Path(resources["metadata"]["path"])),
+        log=QUIET,
+        # NOTE: ``timeout`` bounds the wait for a new kernel's first reply; the cells' limits are
+        # the clock's (``GradingExecute.start``), so it stays generous.
+        timeout=max(limits.cell, STARTUP_TIMEOUT),
+        kernel_name=kernel,
+        shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
+        extra_arguments=_kernel_arguments(nb),
+    )
+
+
 def run_notebook(
     nb: Any,
     resources: dict,
-    task: GradeTask,
+    kernel: str,
+    limits: TimeLimits,
     sandbox: Sandbox,
+    *,
+    budget: Budget | None = None,
     exchange: Callable[[Path, str], None] | None = None,
     private: Path | None = None,
+    student_from: int = 0,
     probe_from: int | None = None,
-) -> tuple[Any, Any]:
-    """Execute ``nb`` in a fresh kernel in ``sandbox``; return the executed notebook and the
-    executor.
+) -> Executed:
+    """Execute ``nb`` in a fresh kernel (``kernel``, a kernelspec name) in ``sandbox``.
+
+    Cells from ``student_from`` on (the first answer cell) are the student's: each gets
+    ``limits.cell``, and together they draw on ``budget`` (by default a fresh one of
+    ``limits.notebook``; pass one to share it between kernels). The cells before are the
+    instructor's setup, each with ``limits.setup`` of its own.
 
     ``private`` (a path that does not exist yet; a new temporary one by default) becomes the
     kernel's private folder: its connection file and sockets, and the one host folder the sandbox
@@ -280,57 +151,101 @@ def run_notebook(
     files in, to hand the probes their inputs only when no notebook cell can read them any more,
     and to take results out.
 
-    A kernel that fails before running a single cell is no fault of the submission: it gets one
-    more try, with another fresh kernel.
+    Raises :class:`GraderFailure` when the kernel failed twice before the student's first cell.
     """
+    from autograder.sandboxed.execute_cells import SetupFailed
+
+    if budget is None:
+        budget = Budget(limits.notebook)
     for attempt in (1, 2):
-        run = copy.deepcopy(nb)
-        with (
-            tempfile.TemporaryDirectory(prefix="kernel-") as scratch,
-            open(Path(scratch) / "kernel.log", "w+b") as kernel_log,
-            _autograding(),
-        ):
-            folder = private or Path(scratch) / "sandbox"
+        try:
+            return _attempt(
+                nb, resources, kernel, limits, sandbox, budget, exchange, private, student_from,
+                probe_from,
+            )  # fmt: skip
+        except SetupFailed as err:
+            if attempt == 2:
+                raise GraderFailure(f"{err} (twice, each time in a fresh kernel)") from err
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _attempt(
+    nb: Any,
+    resources: dict,
+    kernel: str,
+    limits: TimeLimits,
+    sandbox: Sandbox,
+    budget: Budget,
+    exchange: Callable[[Path, str], None] | None,
+    private: Path | None,
+    student_from: int,
+    probe_from: int | None,
+) -> Executed:
+    from nbgrader.utils import setenv
+
+    run = copy.deepcopy(nb)
+    failure: SetupFailed | None = None
+    # NOTE: nbgrader's setenv restores nothing when an exception passes through it, so none does
+    with (
+        tempfile.TemporaryDirectory(prefix="kernel-") as scratch,
+        open(Path(scratch) / "kernel.log", "w+b") as kernel_log,
+        setenv(NBGRADER_EXECUTION="autograde"),  # what nbgrader sets while it executes
+    ):
+        folder = private or Path(scratch) / "sandbox"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        if exchange is not None:
+            exchange(folder, "before")
+        execute = _executor(nb, resources, kernel, limits, sandbox, folder)
+        execute.start(limits, budget, kernel_log, student_from, probe_from)
+        if exchange is not None:
+            execute.reveal = functools.partial(exchange, folder, "reveal")
+        try:
+            run, _ = execute.preprocess(run, resources)
+        except Exception as err:  # the kernel could not start, or died outside a cell
+            failure = _failed(execute, run, err, kernel_log)
+        finally:
+            reap(sandbox.uid)  # whatever the sandbox left running (none, with bubblewrap)
+        if exchange is not None and failure is None:
+            exchange(folder, "after")
+        if private is not None:
             shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            if exchange is not None:
-                exchange(folder, "before")
-            execute = _execute_class()(
-                config=_kernel_config(folder),
-                kernel_manager_class=_manager_class(
-                    sandbox, folder, Path(resources["metadata"]["path"])
-                ),
-                log=QUIET,
-                # NOTE: ``timeout`` also bounds the wait for a new kernel's first reply, so it
-                # stays generous however short the cell limit (given in ``start``) is.
-                timeout=max(task.cell_timeout, STARTUP_TIMEOUT),
-                kernel_name=task.kernel_name,
-                shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
-                extra_arguments=_kernel_arguments(nb),
-            )
-            execute.start(task.cell_timeout, task.notebook_timeout, kernel_log, probe_from)
-            if exchange is not None:
-                execute.reveal = functools.partial(exchange, folder, "reveal")
-            try:
-                run, _ = execute.preprocess(run, resources)
-            except Exception as err:  # the kernel could not start, or died outside a cell
-                if attempt == 1 and execute.code_cells_executed == 0:
-                    reap(sandbox.uid)
-                    continue
-                said = _last_words(kernel_log)
-                execute.stopped = execute.stopped or (
-                    "kernel_died",
-                    f"the kernel failed: {type(err).__name__}: {err}"
-                    + (f"; {said}" if said else ""),
-                )
-                for cell in run.cells:
-                    if not cell.get("outputs"):
-                        _not_run(cell, execute.stopped[1])
-            finally:
-                reap(sandbox.uid)  # whatever the sandbox left running (none, with bubblewrap)
-            if exchange is not None:
-                exchange(folder, "after")
-            if private is not None:
-                shutil.rmtree(folder, ignore_errors=True)
-        return run, execute
-    raise AssertionError("unreachable: the second attempt always returns")
+    if failure is not None:
+        raise failure
+    return Executed(
+        nb=run,
+        stopped=execute.stopped,
+        stopped_at=execute.stopped_at,
+        expired=execute.expired,
+        said=execute.said,
+        failed=frozenset(execute.failed),
+        timed_out=tuple(execute.timed_out),
+        truncated=tuple(execute.truncated),
+        snapshot=execute.snapshot,
+    )
+
+
+def _failed(
+    execute: GradingExecute, run: Any, err: Exception, kernel_log: IO[bytes]
+) -> SetupFailed | None:
+    """After an error outside a cell: before the student's first cell, the grader's failure
+    (returned); after it, the kernel died, and the cells it did not reach score zero."""
+    from autograder.sandboxed.execute_cells import SetupFailed, last_words, not_run
+
+    if isinstance(err, SetupFailed):
+        return err
+    said = last_words(kernel_log)
+    if not execute.started:
+        return SetupFailed(
+            f"the kernel failed before the first answer cell: {type(err).__name__}: {err}"
+            + (f"; {said}" if said else "")
+        )
+    execute.said = execute.said or said
+    execute.stopped = execute.stopped or (
+        "kernel_died",
+        f"the kernel failed: {type(err).__name__}: {err}",
+    )
+    for cell in run.cells:
+        if not cell.get("outputs"):
+            not_run(cell, execute.stopped[1])
+    return None

@@ -1,0 +1,274 @@
+"""The kernel runner (``autograder.sandboxed.kernel``), on small notebooks in real kernels.
+
+Each notebook runs in a fresh IPython kernel without a sandbox (``Sandbox("none")``: the runner
+is the same, only the wrapping command differs). The limits are CPU time, so the cells that must
+run out of time burn CPU; a cell that only sleeps meets the wall-clock backstop instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from autograder.sandboxed.clock import Budget, Kernel, Stopwatch, TimeLimits, backstop, sample
+from autograder.sandboxed.execute_cells import CELL_OUTPUT_BYTES
+from autograder.sandboxed.kernel import Executed, GraderFailure, run_notebook
+from autograder.sandboxed.sandbox import Sandbox
+
+NONE = Sandbox("none")
+BURN = "import time\n_t = time.process_time()\nwhile time.process_time() - _t < {}:\n    pass\n"
+
+
+def _notebook(*sources: str) -> Any:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Py"}
+    return nb
+
+
+def _run(tmp: Path, nb: Any, limits: TimeLimits, **options: Any) -> Executed:
+    cwd = tmp / "cwd"
+    cwd.mkdir(exist_ok=True)
+    return run_notebook(nb, {"metadata": {"path": str(cwd)}}, "python3", limits, NONE, **options)
+
+
+def _outputs(run: Executed, index: int) -> list[Any]:
+    return run.nb.cells[index].outputs
+
+
+def _text(run: Executed, index: int) -> str:
+    return "".join(o.get("text", "") for o in _outputs(run, index) if o.output_type == "stream")
+
+
+def _errors(run: Executed, index: int) -> list[str]:
+    return [o.ename for o in _outputs(run, index) if o.output_type == "error"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Executed:
+    nb = _notebook(
+        "x = 1",
+        "1 / 0",
+        "while True:\n    pass",
+        f"print('y' * {CELL_OUTPUT_BYTES + 2**20})",
+        "print('still', x)",
+    )
+    return _run(tmp_path_factory.mktemp("mixed"), nb, TimeLimits(cell=1, notebook=60))
+
+
+def test_a_cell_error_is_recorded_not_raised(mixed: Executed) -> None:
+    assert 1 in mixed.failed and _errors(mixed, 1) == ["ZeroDivisionError"]
+    assert mixed.stopped is None
+    assert _text(mixed, 4) == "still 1\n", "the cells after the error still ran"
+
+
+def test_a_cell_past_its_cpu_limit_is_interrupted_and_marked(mixed: Executed) -> None:
+    assert mixed.timed_out == ("cell 2 after 1 s of CPU time",)
+    assert 2 in mixed.failed and "CellTimeoutError" in _errors(mixed, 2)
+    assert mixed.stopped is None, "an interrupted cell does not stop the notebook"
+
+
+def test_output_past_the_cap_is_truncated_with_a_note(mixed: Executed) -> None:
+    assert mixed.truncated == ("cell 3",)
+    text = _text(mixed, 3)
+    assert len(text) < CELL_OUTPUT_BYTES + 2**20
+    assert "[output truncated: past 2 MB for this cell" in text
+
+
+def test_the_notebook_budget_stops_the_cells_after_it(tmp_path: Path) -> None:
+    nb = _notebook("x = 1", "while True:\n    pass", "print('never')", "y = 2")
+    budget = Budget(1)
+    run = _run(tmp_path, nb, TimeLimits(cell=1, notebook=1), budget=budget)
+    assert run.timed_out == ("cell 1 after 1 s of CPU time",)
+    assert run.stopped == ("timed_out", "the notebook ran past its 1 s limit")
+    assert (run.stopped_at, run.expired) == (2, True)
+    for index in (2, 3):
+        assert _errors(run, index) == ["NotRun"], index
+        assert "ran past its 1 s limit" in _outputs(run, index)[0].evalue
+    assert _text(run, 2) == ""
+    # the budget is the notebook's, whatever kernel its cells run in: a second one runs nothing
+    again = _run(tmp_path, _notebook("print('never')"), TimeLimits(1, 1), budget=budget)
+    assert (again.stopped_at, again.expired, _errors(again, 0)) == (0, True, ["NotRun"])
+
+
+def test_a_kernel_that_dies_marks_the_cells_after_it(tmp_path: Path) -> None:
+    nb = _notebook("x = 1", "import os\nos._exit(1)", "print(x)")
+    run = _run(tmp_path, nb, TimeLimits(cell=10, notebook=60))
+    assert run.stopped == ("kernel_died", "the kernel died in cell 1")
+    assert run.stopped_at == 1 and not run.expired
+    assert _errors(run, 1) == ["NotRun"] and _errors(run, 2) == ["NotRun"]
+    assert _errors(run, 0) == []
+
+
+def test_a_kernel_that_ignores_the_interrupt_is_stopped(tmp_path: Path) -> None:
+    """Once interrupted, it goes on using CPU: the cells after it do not run."""
+    stubborn = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    run = _run(tmp_path, _notebook(stubborn, "print('never')"), TimeLimits(cell=1, notebook=60))
+    why = "cell 0 ran past its time limit and the kernel did not answer the interrupt"
+    assert run.stopped == ("timed_out", why) and run.stopped_at == 0
+    assert _errors(run, 1) == ["NotRun"]
+
+
+def test_the_exchange_phases_come_in_order_and_the_snapshot_before_the_probes(
+    tmp_path: Path,
+) -> None:
+    private = tmp_path / "private"
+    secret = private / "secret"
+    phases: list[tuple[str, bool]] = []
+
+    def exchange(folder: Path, phase: str) -> None:
+        assert folder == private
+        phases.append((phase, secret.exists()))
+        if phase == "reveal":
+            secret.write_text("revealed")
+
+    nb = _notebook(
+        "print('notebook')",
+        f"import os\nprint(os.path.exists({str(secret)!r}))",
+        f"print(open({str(secret)!r}).read())\nraise ValueError('a probe fails')",
+    )
+    run = _run(tmp_path, nb, TimeLimits(10, 60), exchange=exchange, private=private, probe_from=2)
+    assert phases == [("before", False), ("reveal", False), ("after", True)]
+    assert _text(run, 1) == "False\n", "no notebook cell sees what is revealed to the probes"
+    assert _text(run, 2) == "revealed\n"
+    assert run.snapshot is not None
+    assert run.snapshot.outputs == [c.outputs for c in run.nb.cells[:2]]
+    assert run.snapshot.failed == set() and run.failed == {2}
+    assert not private.exists(), "the private folder goes once the kernel has ended"
+
+
+def test_setup_cells_are_not_charged_to_the_student(tmp_path: Path) -> None:
+    """A setup cell that burns more CPU than a student cell may gets its own limit."""
+    nb = _notebook(BURN.format(1.5), "print('student')")
+    budget = Budget(1)
+    run = _run(tmp_path, nb, TimeLimits(cell=1, notebook=1), budget=budget, student_from=1)
+    assert run.timed_out == () and run.stopped is None and run.failed == set()
+    assert _text(run, 1) == "student\n"
+    assert budget.cpu > 0.5, "only the student's cell was charged"
+
+
+def test_a_setup_cell_past_its_limit_is_the_graders_failure(tmp_path: Path) -> None:
+    starts: list[str] = []
+
+    def exchange(folder: Path, phase: str) -> None:
+        starts.append(phase)
+
+    nb = _notebook("import time\ntime.sleep(30)", "x = 1")
+    limits = TimeLimits(cell=1, notebook=1, setup=1)
+    with pytest.raises(GraderFailure, match="cell 0, a setup cell, ran past its 1 s limit"):
+        _run(tmp_path, nb, limits, exchange=exchange, student_from=1)
+    assert starts == ["before", "before"], "retried once, in a fresh kernel"
+
+
+def test_a_kernel_that_cannot_start_is_the_graders_failure(tmp_path: Path) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    with pytest.raises(GraderFailure, match="failed before the first answer cell.*twice"):
+        run_notebook(
+            _notebook("x = 1"),
+            {"metadata": {"path": str(cwd)}},
+            "no-such-kernel",
+            TimeLimits(10, 60),
+            NONE,
+        )
+
+
+def _cpu(pid: int) -> float | None:
+    found = sample(pid)
+    return None if found is None else found.cpu
+
+
+def test_cpu_time_counts_the_whole_process_tree() -> None:
+    """A parent that only waits is charged for the CPU its child burned."""
+    child = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {BURN.format(0.5)!r}])"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"{child}\nimport time\ntime.sleep(60)"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        used = _cpu(parent.pid)
+        while (used or 0) < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            used = _cpu(parent.pid)
+        assert used is not None and used >= 0.5
+    finally:
+        parent.kill()
+        parent.wait()
+    assert _cpu(parent.pid) is None, "a process that is gone has no time"
+    assert _cpu(os.getpid()) is not None
+
+
+def _pinned(code: str) -> subprocess.Popen:
+    """A process on CPU 0 only."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code], preexec_fn=lambda: os.sched_setaffinity(0, {0})
+    )
+
+
+def test_the_wall_clock_leaves_out_the_waits_for_a_cpu() -> None:
+    """A busy process that shares one CPU with three others is charged about its CPU time on
+    the wall clock too, not the time it stood waiting: the backstop does not depend on load."""
+    forever = "while True:\n    pass\n"
+    others = [_pinned(forever) for _ in range(3)]
+    busy = _pinned(forever)
+    try:
+        watch = Stopwatch(Kernel(busy.pid, count_root=True), None, 60)
+        time.sleep(3)
+        cpu, wall = watch.used()
+        elapsed = time.monotonic() - watch.started
+    finally:
+        for p in [busy, *others]:
+            p.kill()
+            p.wait()
+    assert cpu < 0.5 * elapsed, "the busy process did share its CPU"
+    assert wall < cpu + 0.25 * elapsed, (cpu, wall, elapsed)
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert sleeper.stdout is not None and sleeper.stdout.readline() == b"ready\n"
+        watch = Stopwatch(Kernel(sleeper.pid, count_root=True), None, 60)
+        time.sleep(1)
+        assert watch.used()[1] >= 0.9, "a process that sleeps waits for no CPU"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_the_backstop_is_generous() -> None:
+    assert backstop(10) == 40 and backstop(1) == 13
+    assert Budget(4).cell_limits(2) == (2, 16)
+    spent = Budget(4)
+    spent.charge(3.5, 5)
+    assert spent.cell_limits(2) == (1, 16) and not spent.spent
+    spent.charge(0.5, 0)
+    assert spent.spent
+
+
+def test_a_noisy_cell_on_a_starved_machine_keeps_its_outputs(tmp_path: Path) -> None:
+    """This process, its kernel and 60 busy processes share one CPU: the cell's many outputs
+    reach the client late, yet the cell is neither cut off nor marked."""
+    noisy = (
+        "import sys, warnings\nfor i in range(600):\n    print('noise', i, file=sys.stderr)\n"
+        "    warnings.warn(f'w{i}')\n    print('out', i, flush=True)\n"
+    )
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    burners = [_pinned("while True:\n    pass\n") for _ in range(60)]
+    try:
+        run = _run(tmp_path, _notebook(noisy, "print('next')"), TimeLimits(10, 60))
+    finally:
+        os.sched_setaffinity(0, before)
+        for p in burners:
+            p.kill()
+            p.wait()
+    assert (run.stopped, run.timed_out, run.failed) == (None, (), set())
+    assert "out 599" in _text(run, 0) and _text(run, 1) == "next\n"
