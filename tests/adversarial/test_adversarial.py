@@ -207,8 +207,14 @@ def test_every_submission_got_a_recorded_status(batch: Batch) -> None:
 
 
 def test_every_submission_stays_within_its_time_limits(batch: Batch) -> None:
-    """The notebook and then its probes each get NOTEBOOK_TIMEOUT, plus kernel start-ups."""
-    limit = 2 * NOTEBOOK_TIMEOUT + 30
+    """The student's cells of a notebook and its probes share one budget of NOTEBOOK_TIMEOUT CPU
+    seconds, whose wall-clock backstop bounds them on a loaded machine; the setup cells of the
+    notebook's kernel and of one fresh probe kernel are not charged to the student."""
+    from autograder.sandboxed.clock import SETUP_SECONDS, backstop
+
+    # NOTE: a wall-clock bound, so it is the backstop's, not the CPU budget's: under load the
+    # CPU seconds stretch, and the grade does not change (tests/test_autograder_load.py).
+    limit = backstop(NOTEBOOK_TIMEOUT) + 2 * SETUP_SECONDS
     slow = {s: r.seconds_total for s, r in batch.results.items() if r.seconds_total > limit}
     assert slow == {}
 
