@@ -178,7 +178,8 @@ def _grade_command(sub: Any) -> None:
         "--notebook-timeout",
         type=int,
         default=1800,
-        help="seconds a whole notebook may run (default 1800); later cells are not run",
+        help="CPU seconds all a notebook's student cells and probes may use (default 1800; "
+        "a wall-clock backstop of 3x + 10 s stops code that sleeps); later cells are not run",
     )
     p.add_argument(
         "--force", action="store_true", help="regrade submissions already graded as they are"
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--cell-timeout",
         type=int,
         default=300,
-        help="seconds a cell may run (default 300; nbgrader's own is 30)",
+        help="CPU seconds a student cell may use (default 300; nbgrader's own is 30 s of wall "
+        "time; a wall-clock backstop of 3x + 10 s stops code that sleeps)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _authoring_commands(sub)

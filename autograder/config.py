@@ -17,7 +17,7 @@ class CourseConfig:
     root: Path  # the course repository: solutions/ and exercises/ live here
     source_dir: str = "solutions"  # nbgrader's source directory: reference solutions and all tests
     release_dir: str = "exercises"  # nbgrader's release directory: the generated student notebooks
-    cell_timeout: int = 300  # seconds per cell; nbgrader's 30 s default kills short training runs
+    cell_timeout: int = 300  # CPU seconds per student cell; nbgrader's 30 s kills training runs
     kernel_name: str = "python3"  # the Jupyter kernel every notebook is executed with
 
     @property
@@ -60,7 +60,7 @@ class GradingConfig:
     workers: int = field(default_factory=available_cores)  # local processes; 1 grades in-process
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler: grade on its cluster
     dask_local: int = 0  # > 0: start a loopback Dask LocalCluster with this many workers
-    notebook_timeout: int = 1800  # seconds for a whole notebook; the cells left are not run
+    notebook_timeout: int = 1800  # CPU seconds for a notebook's student cells and probes
     force: bool = False  # regrade even what the ledger holds as graded with the same files
     # grade only these students, each regraded even when the ledger holds it (--student)
     students: tuple[str, ...] = ()

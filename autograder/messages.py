@@ -79,8 +79,8 @@ class GradeTask:
     files: dict[str, bytes]  # other files the notebooks may open, by relative path
     trusted: tuple[TrustedNotebook, ...]  # every notebook the assignment expects
     kernel_name: str
-    cell_timeout: int  # seconds a cell may run before it is interrupted and scores zero
-    notebook_timeout: int  # seconds a whole notebook may run; later cells are not run
+    cell_timeout: int  # CPU seconds a student cell may use before it is interrupted (zero)
+    notebook_timeout: int  # CPU seconds for a notebook's student cells; later cells are not run
     isolation: str = "auto"  # "auto": the best sandbox here; "bwrap": that or refuse; "none"
     submission_sha256: str = ""  # of the submitted files: see :func:`submission_digest`
     grading_sha256: str = ""  # of everything else that decides the result: trusted cells, limits

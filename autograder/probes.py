@@ -16,7 +16,7 @@ guards, the student function it calls, and yields the calls, with inputs the gra
 How a verdict is reached:
 
 1. The trusted grader imports the probes file and turns every call into plain data (JSON, and
-   ``.npy`` files for arrays): :func:`encode_inputs`.
+   one file of ``.npy`` records for the arrays): :func:`encode_inputs`.
 2. The student's sandboxed kernel, after the notebook's last cell, runs one cell per probe
    (:func:`autograder.sandboxed.probe_runner.runner_cell`): the function is called on those
    inputs, and what it returns (or the exception it raises) is written back as plain data.
@@ -195,7 +195,8 @@ def import_declared(path: Path, registry: list[Any], kind: str) -> list[Any]:
 
 # ---- plain data ---------------------------------------------------------------------------------
 # A value tree is JSON with these tagged objects: {"ndarray": i} and {"tensor": i, "grad": bool}
-# (i indexes the .npy files), {"tuple": [...]}, {"dict": [[key, value], ...]}, {"float": "nan"}.
+# (i indexes the probe's arrays file), {"tuple": [...]}, {"dict": [[key, value], ...]},
+# {"float": "nan"}.
 
 
 def _encode(value: Any, arrays: list[np.ndarray]) -> Any:
@@ -226,8 +227,8 @@ def _encode(value: Any, arrays: list[np.ndarray]) -> Any:
 
 
 def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
-    """Write every probe's calls into ``folder`` (``<probe>.json`` and ``<probe>.<i>.npy``);
-    return the number of calls of each probe."""
+    """Write every probe's calls into ``folder`` (``<probe>.json``, and its arrays in
+    ``<probe>.arrays``); return the number of calls of each probe."""
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
     for p in probes:
@@ -242,28 +243,31 @@ def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
             }
             for c in p.calls()
         ]
-        for i, array in enumerate(arrays):
-            np.save(folder / f"{p.name}.{i}.npy", array, allow_pickle=False)
+        with (folder / f"{p.name}{ARRAYS}").open("wb") as handle:
+            for array in arrays:
+                np.save(handle, array, allow_pickle=False)
         spec = {"function": p.function, "calls": calls, "meta": p.second_device}
         (folder / f"{p.name}.json").write_text(json.dumps(spec))
         counts[p.name] = len(calls)
     return counts
 
 
-# Reading and judging results lives in autograder.results; these names stay importable from here.
+# Reading results lives in autograder.results, judging them in autograder.verdicts; these names
+# stay importable from here.
 from autograder.results import (  # noqa: E402
+    ARRAYS,
     MAX_RESULT_BYTES,
     BadResults,
     Raised,
     TensorValue,
     Unsupported,
-    agree,
     read_results,
-    verdict,
 )
+from autograder.verdicts import agree, verdict  # noqa: E402
 
 __all__ = [
     "ARGS",
+    "ARRAYS",
     "MAX_RESULT_BYTES",
     "BadResults",
     "Call",

@@ -1,10 +1,9 @@
-"""Reading what the student's kernel wrote for the probes, as hostile input, and judging it.
+"""Reading what the student's kernel wrote for the probes, as hostile input.
 
 The probe runner (:mod:`autograder.sandboxed.probe_runner`) shares a process with the student's
 code, so every byte it writes is the student's to choose. :func:`read_results` bounds the files
-before parsing them (:mod:`autograder.strict_json`), then checks their schema; :func:`verdict`
-compares them with the reference's, call by call, in the grader's own words only: it names a
-failing call by number, and never repeats a name, a string or a value from the student's side.
+before parsing them (:mod:`autograder.strict_json`), then checks their schema; what it returns is
+plain data and the types below, which :mod:`autograder.verdicts` judges.
 """
 
 from __future__ import annotations
@@ -13,32 +12,23 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from autograder.strict_json import Refused, loads
 
-
-class Declared(Protocol):
-    """What :func:`verdict` reads of a probe (:class:`autograder.probes.Probe`, a layer above)."""
-
-    @property
-    def function(self) -> str: ...
-    @property
-    def rtol(self) -> float: ...
-    @property
-    def atol(self) -> float: ...
-    @property
-    def compare(self) -> Callable[[Any, Any], str | None] | None: ...
-
-
-#: Largest ``.npy`` file of the results the grader reads; larger means "no result".
+#: Largest arrays file of one probe's results the grader reads; larger means "no result".
 MAX_RESULT_BYTES = 64 * 2**20
 #: Most array bytes one probe's results may name, counted per mention, not per file.
 MAX_ARRAY_BYTES = 4 * MAX_RESULT_BYTES
-#: Largest results JSON: structure and scalars (arrays are .npy files), under 1 MiB in practice.
+#: Largest results JSON: structure and scalars (arrays are elsewhere), under 1 MiB in practice.
 MAX_JSON_BYTES = 8 * 2**20
+#: The suffix of a probe's arrays file, ``<probe>.arrays``, on both sides of the sandbox: its
+#: arrays as ``.npy`` records one after another (numpy's ``save`` called again and again on one
+#: open file). NOTE: one file per probe, not per array: a chapter of optimizer trajectories wrote
+#: over ten thousand ``.npy`` files, past the files a kernel's private folder may hold.
+ARRAYS = ".arrays"
 
 
 class BadResults(Exception):
@@ -103,24 +93,6 @@ class TensorValue(np.ndarray):
         super().__setstate__(base)
 
 
-def _flag_problem(got: Any, want: TensorValue) -> str | None:
-    """Why ``got``'s dtype, device or autograd flags differ from the reference's, or None, in
-    the reference's terms: ``got``'s dtype and device are strings the student's side wrote."""
-    if not isinstance(got, TensorValue):
-        return "returned an array where a tensor was expected"
-    (g_dtype, g_dev, g_rg, g_grad), (w_dtype, w_dev, w_rg, w_grad) = got.flags_, want.flags_
-    if g_dtype != w_dtype:
-        return f"a tensor of another dtype where {w_dtype} was expected"
-    if g_dev != w_dev:
-        return f"a tensor on another device where {w_dev} was expected"
-    if g_rg != w_rg:
-        cut = " (the graph is cut: autograd must flow here)"
-        return f"requires_grad is {g_rg}" + (cut if w_rg else " where it should not be")
-    if g_grad != w_grad:
-        return ".grad is set where it should not be" if g_grad else ".grad is missing"
-    return None
-
-
 @dataclass(frozen=True)
 class Unsupported:
     """A result the runner could not turn into plain data (a custom object, say)."""
@@ -133,6 +105,36 @@ class Raised:
     """The call raised an exception of this class name."""
 
     name: str
+
+
+def read_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays of one probe's arrays file ``path`` (see :data:`ARRAYS`), read as hostile
+    input: each ``.npy`` header is checked (format 1.0 or 2.0, no objects, no more bytes than the
+    file has left) before its data is read. Raises :class:`BadResults`."""
+    if not path.is_file() or path.is_symlink():
+        raise BadResults("an array of the results is missing")
+    size = path.stat().st_size
+    if size > MAX_RESULT_BYTES:
+        raise BadResults("an array of the results is missing or too large")
+    arrays = []
+    try:
+        with path.open("rb") as handle:
+            while handle.tell() < size:
+                start = handle.tell()
+                version = np.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(version)
+                if dtype.hasobject or math.prod(shape) * dtype.itemsize > size - handle.tell():
+                    raise ValueError(shape)
+                handle.seek(start)
+                arrays.append(np.lib.format.read_array(handle, allow_pickle=False))
+    except Exception:  # a broken or hostile .npy: numpy raises several kinds
+        raise BadResults("an array of the results is unreadable") from None
+    return arrays
 
 
 def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
@@ -153,18 +155,18 @@ def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
     if not isinstance(records, list) or len(records) != calls:
         raise BadResults("the results do not match the calls")
     budget = [MAX_ARRAY_BYTES]
+    arrays: list[np.ndarray] | None = None
 
     def load_array(i: int) -> np.ndarray:
-        file = folder / f"{name}.{i}.npy"
-        if not file.is_file() or file.is_symlink() or file.stat().st_size > MAX_RESULT_BYTES:
-            raise BadResults("an array of the results is missing or too large")
-        budget[0] -= file.stat().st_size  # counted before reading
+        nonlocal arrays
+        if arrays is None:  # read once, at the first mention: a probe may return no array
+            arrays = read_arrays(folder / f"{name}{ARRAYS}")
+        if not 0 <= i < len(arrays):
+            raise BadResults("an array of the results is missing")
+        budget[0] -= arrays[i].nbytes
         if budget[0] < 0:
             raise BadResults("the arrays of the results are too large")
-        try:
-            return np.load(file, allow_pickle=False)
-        except Exception:  # a broken or hostile .npy: numpy raises several kinds
-            raise BadResults("an array of the results is unreadable") from None
+        return arrays[i]
 
     decoded = []
     for record in records:
@@ -176,125 +178,3 @@ def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:
             raise BadResults("a record of the results has unexpected fields")
         decoded.append({k: _decode(v, load_array) for k, v in record.items()})
     return decoded
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
-    """The default comparison of plain data; None when ``got`` matches ``want``. The reasons
-    name the reference's exception, never ``got``'s (a class's name can be any text)."""
-    if isinstance(want, Raised) or isinstance(got, Raised):
-        if isinstance(want, Raised) and isinstance(got, Raised) and got.name == want.name:
-            return None
-        if isinstance(want, Raised):
-            return f"should raise {want.name}"
-        if got.name == "RuleBroken":
-            return "broke a rule of the exercise (a forbidden call, say: see its instructions)"
-        return "raised an exception where the reference returns a value"
-    if isinstance(got, Unsupported):
-        if isinstance(want, Unsupported) and want.type_name == got.type_name:
-            return None  # a callable argument, say: the same kind of object on both sides
-        return "returned an object that is not plain data (an instance of a class of its own?)"
-    if isinstance(want, np.ndarray):
-        if not isinstance(got, np.ndarray):
-            return f"returned {type(got).__name__} where an array was expected"
-        if isinstance(want, TensorValue) and (problem := _flag_problem(got, want)):
-            return problem
-        if got.shape != want.shape:
-            return "an array of the wrong shape"
-        if want.dtype == bool or got.dtype == bool:
-            return None if np.array_equal(got, want) else "wrong values"
-        if got.dtype.kind not in "biuf" or want.dtype.kind not in "biuf":
-            return "an array that is not numeric"
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        if not np.array_equal(np.isnan(g), np.isnan(w)):
-            return "NaN where the reference has a number (or the reverse)"
-        if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
-            return "wrong values"
-        return None
-    if isinstance(want, tuple | list):
-        if type(got) is not type(want):
-            return f"returned {type(got).__name__} where a {type(want).__name__} was expected"
-        if len(got) != len(want):
-            return f"a {type(want).__name__} of the wrong length"
-        problems = (agree(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
-        return next((p for p in problems if p), None)
-    if isinstance(want, dict):
-        if not isinstance(got, dict) or set(got) != set(want):
-            return "a dict with the wrong keys"
-        keyed = ((k, agree(got[k], want[k], rtol, atol)) for k in want)  # the reference's keys
-        return next((f"{k}: {p}" for k, p in keyed if p), None)
-    if _is_number(want):
-        if not _is_number(got):
-            return f"returned {type(got).__name__} where a number was expected"
-        if math.isnan(want) or math.isnan(got):
-            return None if math.isnan(want) and math.isnan(got) else "wrong value"
-        return None if math.isclose(got, want, rel_tol=rtol, abs_tol=atol) else "wrong value"
-    if type(got) is not type(want) or got != want:
-        return "wrong value"
-    return None
-
-
-def _meta_problem(got: Any, want: Any) -> str | None:
-    """The second-device check of one call: ``want`` is what the reference returned on
-    ``meta`` (shapes, dtypes, devices), or Raised when it cannot run there (nothing to hold)."""
-    if isinstance(want, Raised):
-        return None
-    if isinstance(got, Raised):
-        if got.name == "DeviceMismatch":
-            return "mixes devices: a tensor made without device= (or on the CPU)?"
-        return None  # it reads values, which meta tensors do not have: not held against it
-    if got != want:
-        return "its result is not on its inputs' device, or has another shape or dtype there"
-    return None
-
-
-def verdict(p: Declared, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> str | None:
-    """None when every call of ``p`` agrees with the reference; else a reason for the student
-    that names the call by number only."""
-    failed = []
-    for i, (g, w) in enumerate(zip(got, want, strict=True), start=1):
-        for part in ("result", "grads", "args", "meta"):
-            if part not in w:
-                continue
-            if part == "meta":
-                problem = _meta_problem(g.get("meta", Raised("missing")), w["meta"])
-            elif part not in g:
-                problem = f"no {part}"
-            elif part == "result" and p.compare is not None and not _raised(g[part], w[part]):
-                problem = p.compare(_plain(g[part]), _plain(w[part]))
-            else:
-                problem = agree(g[part], w[part], p.rtol, p.atol)
-            if problem:
-                failed.append((i, part, problem))
-                break
-    if not failed:
-        return None
-    i, part, problem = failed[0]
-    where = {
-        "result": "",
-        "args": " (its arguments after the call: an input changed, or its autograd flags)",
-        "grads": " (gradients)",
-        "meta": " (with its inputs on a second device)",
-    }[part]
-    return (
-        f"{p.function} disagrees with the reference on {len(failed)} of {len(got)} hidden "
-        f"case(s); first, case {i}{where}: {problem}"
-    )
-
-
-def _raised(got: Any, want: Any) -> bool:  # either side raised, or got is not plain data
-    return isinstance(want, Raised) or isinstance(got, Raised | Unsupported)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with tensors as plain arrays, for an author's comparator."""
-    if isinstance(value, TensorValue):
-        return np.asarray(value).view(np.ndarray)
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,12 @@ def _start(
     )
 
 
+def _stopped(private: Path | str) -> str | None:
+    """Why the guard stopped the kernel of ``private`` (its report), or None when it did not."""
+    report = Path(disk_guard.report_file(str(private)))
+    return report.read_text(encoding="utf-8").strip() or None if report.exists() else None
+
+
 def _free(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
@@ -191,7 +198,7 @@ def test_a_bomb_in_the_private_folder_is_stopped_near_its_cap(
     assert bomb.returncode == -9 and "done" not in out, (out, err)
     assert used < cap + overshoot * MiB + NOISE, f"{used / MiB:.0f} MiB of a {cap / MiB} MiB cap"
     said = f"the kernel wrote more than {cap // MiB} MiB to disk in its private folder"
-    assert disk_guard.stopped(str(private)) == said
+    assert _stopped(str(private)) == said
     assert err.strip().splitlines()[-1] == f"{disk_guard.MARK} {said}; it was stopped"
     if kind in ("deleted", "mapped"):  # held by processes that are gone: freed already
         assert _settled(private, before) < NOISE
@@ -213,7 +220,7 @@ def test_files_without_bytes_are_capped_too(
     bomb = _start(sandbox, BOMB, [str(private), kind], private, workdir)
     out, err = bomb.communicate(timeout=120)
     assert bomb.returncode == -9 and "done" not in out, (out, err)
-    assert disk_guard.stopped(str(private)) == f"the kernel {said} in its private folder"
+    assert _stopped(str(private)) == f"the kernel {said} in its private folder"
 
 
 def test_what_a_kernel_may_do_is_not_stopped(folders: tuple[Path, Path]) -> None:
@@ -225,7 +232,7 @@ def test_what_a_kernel_may_do_is_not_stopped(folders: tuple[Path, Path]) -> None
     out, err = legal.communicate(timeout=120)
     assert legal.returncode == 3, (out, err)
     assert out.split() == ["file", "limit", "True"] and disk_guard.MARK not in err
-    assert disk_guard.stopped(str(private)) is None
+    assert _stopped(str(private)) is None
 
 
 @pytest.mark.parametrize("place", ["/tmp", "/submission"])
@@ -262,7 +269,7 @@ def test_without_bubblewrap_the_working_folder_is_capped_as_well(
     used = _peak(bomb, private, before)
     out, err = bomb.communicate(timeout=120)
     assert bomb.returncode == -9 and "done" not in out, (out, err)
-    assert disk_guard.stopped(str(private)) == (
+    assert _stopped(str(private)) == (
         "the kernel wrote more than 128 MiB to disk in its working folder"
     )
     assert used < limits.tmp_bytes + 128 * MiB + NOISE, f"{used / MiB:.0f} MiB"
@@ -311,6 +318,60 @@ def test_an_interrupted_cell_still_works_behind_the_guard(folders: tuple[Path, P
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     assert not manager.is_alive()
+
+
+def _gone(pid: int, seconds: float = 10) -> bool:
+    """Whether process ``pid`` ends (or is a zombie) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+#: Prints its pid, and its parent's (the guard's, without bubblewrap), then waits.
+WAITER = "import os, time\nprint(os.getpid(), os.getppid(), flush=True)\ntime.sleep(300)\n"
+
+
+@pytest.mark.parametrize("mode", ["none", "bwrap"])
+def test_a_kernel_ends_with_its_guard_and_the_guard_with_its_worker(
+    folders: tuple[Path, Path], mode: str
+) -> None:
+    """A kernel that kills its guard (it can, without a sandbox: the guard is its parent) dies
+    with it, not to run on with no cap; and a guard whose worker was killed stops its kernel,
+    since nothing else would."""
+    private, workdir = folders
+    guard = _start(_sandbox(mode=mode), WAITER, [], private, workdir)
+    assert guard.stdout is not None
+    kernel, parent = map(int, guard.stdout.readline().split())
+    if mode == "none":
+        assert parent == guard.pid
+        os.kill(guard.pid, signal.SIGKILL)
+        guard.wait(timeout=30)
+        assert _gone(kernel), "the kernel outlived its guard"
+    # a worker: a process that starts a guard and its kernel, then is killed
+    argv = wrap(_sandbox(mode=mode), [sys.executable, "-c", WAITER], private, workdir)
+    starts = f"import subprocess, sys\np = subprocess.Popen({argv!r})\nprint(p.pid, flush=True)\n"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", starts + "import time\ntime.sleep(300)\n"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    started = int(worker.stdout.readline())
+    line = worker.stdout.readline()  # the kernel's, through the same pipe
+    assert line.split(), "the kernel did not start"
+    worker.kill()
+    worker.wait(timeout=30)
+    assert _gone(started), "the guard outlived its worker"
+    if mode == "none":
+        assert _gone(int(line.split()[0])), "the kernel outlived its worker"
 
 
 #: An answer that also fills its kernel's private folder (its runtime folder) with 1 GiB.

@@ -56,7 +56,7 @@ from autograder.probes import (
     read_results,
     verdict,
 )
-from autograder.results import MAX_ARRAY_BYTES, MAX_JSON_BYTES
+from autograder.results import MAX_ARRAY_BYTES, MAX_JSON_BYTES, read_arrays
 from autograder.strict_json import MAX_DEPTH
 from tests.adversarial.attacks.kit import ASSIGNMENT, NOTEBOOK, answer_id, meta, reference_answers
 from tests.conftest import ROOT
@@ -133,10 +133,11 @@ def test_results_made_unreadable_are_a_failed_probe(tmp_path: Path) -> None:
 
 
 def test_an_array_named_again_and_again_is_refused(tmp_path: Path) -> None:
-    """One .npy file named in every record would be loaded (and sent on) once per mention: the
-    bytes are counted per mention, and the file is not read past the budget."""
-    np.save(tmp_path / "p.0.npy", np.zeros(2 * 2**20), allow_pickle=False)  # 16 MiB
-    allowed = MAX_ARRAY_BYTES // (tmp_path / "p.0.npy").stat().st_size
+    """One array named in every record would be sent on once per mention: the bytes are
+    counted per mention, and the results are refused past the budget."""
+    with (tmp_path / "p.arrays").open("wb") as handle:  # np.save of a path would add ".npy"
+        np.save(handle, np.zeros(2 * 2**20), allow_pickle=False)  # 16 MiB
+    allowed = MAX_ARRAY_BYTES // (2 * 2**20 * 8)
     data = json.dumps([{"result": [{"ndarray": 0}] * (allowed + 1)}]).encode()
     with pytest.raises(BadResults, match="arrays of the results are too large"):
         read_results(_results(tmp_path, data), "p", 1)
@@ -251,7 +252,7 @@ def _h7_input_files():
         _h7_os.path.join(root, n)
         for root, _dirs, names in _h7_os.walk(here)
         for n in names
-        if "probes-in" in root and n.endswith(".npy")
+        if "probes-in" in root and n.endswith(".arrays")
     )
 
 
@@ -284,14 +285,19 @@ def _h7_render(arrays):
 
 
 def _h7_inputs():
-    """While probed: three more of the probes' input files, read from the kernel's folder."""
+    """While probed: up to three of the probes' input arrays, from a file not read yet of the
+    kernel's folder (each probe's arrays file holds its .npy records one after another)."""
     found = []
     for path in _h7_input_files():
-        if path not in _h7_read and len(found) < 3:
-            _h7_read.add(path)
-            array = _h7_np.load(path)
-            if array.dtype.kind == "f" and array.size:
-                found.append(array)
+        if path in _h7_read or len(found) >= 3:
+            continue
+        _h7_read.add(path)
+        with open(path, "rb") as handle:
+            size = _h7_os.fstat(handle.fileno()).st_size
+            while handle.tell() < size and len(found) < 3:
+                array = _h7_np.load(handle)
+                if array.dtype.kind == "f" and array.size:
+                    found.append(array)
     return found
 '''
 
@@ -543,7 +549,7 @@ def probe_inputs() -> Needles:
     """The probes' inputs, as the grader encodes them for the kernel."""
     with tempfile.TemporaryDirectory() as folder:
         encode_inputs(load(PROBES_FILE), Path(folder))
-        arrays = [np.load(f, allow_pickle=False) for f in sorted(Path(folder).glob("*.npy"))]
+        arrays = [a for f in sorted(Path(folder).glob("*.arrays")) for a in read_arrays(f)]
     found = Needles.of([a for a in arrays if a.dtype.kind == "f"])
     assert len(found.digits) > 500, "too few distinctive inputs to search for"
     return found
@@ -634,7 +640,7 @@ def test_the_search_finds_each_rendering_planted_in_a_real_file(
     real autograded notebook and a real feedback page, in each rendering, is found."""
     with tempfile.TemporaryDirectory() as folder:
         encode_inputs(load(PROBES_FILE), Path(folder))
-        array = np.load(Path(folder) / "bilinear_random.0.npy")
+        array = read_arrays(Path(folder) / "bilinear_random.arrays")[0]
     v = next(float(x) for x in array.ravel() if _distinctive(float(x)))
     digits = f"{abs(v):.15f}".replace(".", "").lstrip("0")[:DIGITS]
     renderings = [repr(v), f"{v:.10f}", f"{v:.8f}", f"tensor([{v:.12f}])", "class B" + digits]

@@ -29,6 +29,7 @@ from autograder.probes import (
     tensor,
     verdict,
 )
+from autograder.results import read_arrays
 from autograder.sandboxed.probe_runner import evaluate
 from tests.conftest import ROOT
 
@@ -58,17 +59,51 @@ def test_probes_are_never_released() -> None:
     assert "autograder.probes" not in released
 
 
+def _arrays(path: Path, *arrays: np.ndarray, allow_pickle: bool = False) -> None:
+    """A probe's arrays file: .npy records one after another (np.save of a path adds ".npy")."""
+    with path.open("wb") as handle:
+        for array in arrays:
+            np.save(handle, array, allow_pickle=allow_pickle)
+
+
 def _write(folder: Path, name: str, records: object) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(records))
 
 
 def test_results_are_read_as_plain_data(tmp_path: Path) -> None:
-    np.save(tmp_path / "p.0.npy", np.arange(3.0), allow_pickle=False)
-    _write(tmp_path, "p", [{"result": {"tuple": [{"ndarray": 0}, 2]}}, {"raised": "ValueError"}])
-    got = read_results(tmp_path, "p", 2)
+    _arrays(tmp_path / "p.arrays", np.arange(3.0), np.eye(2, dtype=np.float32))
+    records = [{"result": {"tuple": [{"ndarray": 0}, 2]}}, {"raised": "ValueError"}]
+    _write(tmp_path, "p", records + [{"result": {"ndarray": 1}}])
+    got = read_results(tmp_path, "p", 3)
     assert np.array_equal(got[0]["result"][0], np.arange(3.0)) and got[0]["result"][1] == 2
     assert got[1]["result"] == Raised("ValueError")
+    assert got[2]["result"].dtype == np.float32 and np.array_equal(got[2]["result"], np.eye(2))
+
+
+def test_the_runner_and_the_grader_name_the_arrays_file_alike() -> None:
+    from autograder.results import ARRAYS
+    from autograder.sandboxed import probe_runner
+
+    assert probe_runner.ARRAYS == ARRAYS
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-3],  # cut short: the header claims more than is there
+        lambda data: data[:20],  # cut inside the header
+        lambda data: data.replace(b"(3,)", b"(3000000000,)"),  # a shape past the file
+        lambda data: b"not an npy record at all",
+    ],
+)
+def test_a_damaged_arrays_file_is_refused(tmp_path: Path, damage) -> None:
+    _arrays(tmp_path / "p.arrays", np.arange(3.0))
+    path = tmp_path / "p.arrays"
+    path.write_bytes(damage(path.read_bytes()))
+    _write(tmp_path, "p", [{"result": {"ndarray": 0}}])
+    with pytest.raises(BadResults, match="unreadable"):
+        read_results(tmp_path, "p", 1)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +131,7 @@ def test_results_nested_past_the_parser_are_a_failed_probe(tmp_path: Path) -> No
 
 def test_pickled_arrays_and_symlinks_are_refused(tmp_path: Path) -> None:
     marker = tmp_path / "unpickled"
-    np.save(tmp_path / "p.0.npy", np.array([marker], dtype=object), allow_pickle=True)
+    _arrays(tmp_path / "p.arrays", np.array([marker], dtype=object), allow_pickle=True)
     _write(tmp_path, "p", [{"result": {"ndarray": 0}}])
     with pytest.raises(BadResults, match="unreadable"):
         read_results(tmp_path, "p", 1)
@@ -162,7 +197,7 @@ def test_a_lambda_travels_as_its_own_text_with_its_bindings(tmp_path: Path) -> N
     encode_inputs(load(probe_file), tmp_path / "in")
     sent = json.loads((tmp_path / "in" / "p.json").read_text())["calls"][0]["args"][0]
     assert sent == {"expr": "lambda t: A @ t", "bindings": {"A": {"tensor": 0, "grad": False}}}
-    assert np.array_equal(np.load(tmp_path / "in" / "p.0.npy"), np.eye(2) * 3)
+    assert np.array_equal(read_arrays(tmp_path / "in" / "p.arrays")[0], np.eye(2) * 3)
 
 
 def test_a_def_travels_whole_then_its_name_or_a_call_of_it() -> None:

@@ -8,20 +8,20 @@ through this program, run as the grading user outside the sandbox:
 
     python -I -S disk_guard.py --report FILE --files N --watch NAME BYTES FOLDER ... -- COMMAND
 
-It runs ``COMMAND`` and, up to 20 times a second, adds up each watched folder: the blocks its
-files hold (``st_blocks``: a sparse file costs what it stores, a hard link counts once), and how
-many files it has; 5 times a second also the files that the kernel's processes deleted but still
-hold open or mapped (found in ``/proc``). When a folder passes a cap, it writes why to ``FILE``
-(out of the sandbox's reach) and as one line to stderr (the kernel's last words), kills the
-kernel, its PID namespace and its process group, and ends as a kernel killed by SIGKILL.
-Otherwise it exits as the command did.
-
-Stdlib only, and run by its path rather than with ``-m``: importing the ``autograder`` package
-would cost each kernel start seconds; this starts in tens of milliseconds.
+It runs ``COMMAND`` (which dies with it) and, up to 20 times a second, adds up each watched
+folder: the blocks its files hold (``st_blocks``: a sparse file costs what it stores, a hard link
+counts once), and how many files it has; 5 times a second also the files that the kernel's
+processes deleted but still hold open or mapped (found in ``/proc``). When a folder passes a cap,
+or the worker that started the guard has ended, it writes why to ``FILE`` (out of the sandbox's
+reach) and as one line to stderr (the kernel's last words), kills the kernel, its PID namespace
+and its process group, and ends as a kernel killed by SIGKILL. Otherwise it exits as the command
+did. Stdlib only, and run by its path, not with ``-m``: importing ``autograder`` would cost each
+kernel start seconds; this starts in tens of milliseconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -57,16 +57,6 @@ def command(
 def report_file(private: str) -> str:
     """Where the guard says why it stopped the kernel of ``private``: beside that folder."""
     return os.path.join(os.path.dirname(private), os.path.basename(private) + ".disk-guard")
-
-
-def stopped(private: str) -> str | None:
-    """Why the guard stopped the kernel of ``private`` ("the kernel wrote more than ..."), or
-    None when it did not."""
-    try:
-        with open(report_file(private), encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except FileNotFoundError:
-        return None
 
 
 class Watch:
@@ -256,15 +246,20 @@ def main(argv: list[str]) -> None:
     report, files = value["--report"], int(value["--files"])
     if os.path.exists(report):  # from an earlier kernel in the same place
         os.unlink(report)
-    # NOTE: the command shares this process group, so the group signals jupyter_client sends
-    # (SIGINT to interrupt a cell, SIGKILL to shut down) reach the kernel directly, as they did
-    # without the guard. Forwarding SIGINT as well would interrupt the kernel twice; SIGTERM and
-    # SIGHUP are forwarded, for whoever signals this process alone.
+    # NOTE: the command shares this process group, so jupyter_client's group signals (SIGINT to
+    # interrupt, SIGKILL to shut down) reach the kernel directly; forwarding SIGINT too would
+    # interrupt it twice. SIGTERM and SIGHUP are forwarded, for whoever signals this one alone.
     signal.signal(signal.SIGINT, lambda *_: None)  # caught here, so the default in the child
-    child = os.posix_spawnp(argv[0], argv, os.environ)
+    found = {"grader": os.getppid(), "guard": os.getpid()}  # and "init", once seen
+    child = os.fork()
+    if child == 0:  # the kernel ends with the guard, even one it kills itself (PR_SET_PDEATHSIG)
+        __import__("ctypes").CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() == found["guard"]:  # else the guard ended before the line above
+            with contextlib.suppress(OSError):
+                os.execvpe(argv[0], argv, os.environ)
+        os._exit(127)
     for forwarded in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(forwarded, lambda sig, _: os.kill(child, sig))
-    found: dict[str, int] = {}
     try:
         watch(child, files, "--pid-namespace" in options, watches, found)
     except Exception as err:  # a breach, or the guard cannot measure: nothing runs unmeasured
@@ -275,7 +270,9 @@ def main(argv: list[str]) -> None:
 def watch(
     child: int, files: int, namespace: bool, watches: list[Watch], found: dict[str, int]
 ) -> None:
-    """Measure until the child ends (then exit as it did), or raise :class:`Breach`."""
+    """Measure until the child ends (then exit as it did), or raise :class:`Breach`; also when
+    the process that started the guard (``found["grader"]``, a worker) has ended: nothing else
+    would stop the kernel of a worker that was killed."""
     pidfd = os.pidfd_open(child) if hasattr(os, "pidfd_open") else None
     hidden: dict[str, int] = {}
     strikes: dict[str, int] = {}
@@ -284,6 +281,8 @@ def watch(
         done, status = os.waitpid(child, os.WNOHANG)
         if done:
             exit_as(status)
+        if os.getppid() != found["grader"]:
+            raise Breach("outlived the grader that started it")
         started = time.monotonic()
         if started >= search:
             hidden = deleted_use(processes(child, namespace, found), watches, strikes)

@@ -93,6 +93,10 @@ class GradingExecute(Execute):
         probe_from: int | None = None,
     ) -> None:
         self.limits, self.budget = limits, budget
+        # NOTE: a kernel's start-up is no one's code, and on a loaded machine it may take longer
+        # than nbclient's 60 s; it gets what a setup cell gets (a kernel that never answers is
+        # retried once, then the grader's failure, never the student's)
+        self.startup_timeout = max(int(getattr(self, "startup_timeout", 60)), limits.setup)
         self.kernel_log = kernel_log  # the kernel's own stdout and stderr, not the worker's
         self.student_from = student_from  # the first answer cell; the cells before it are setup
         self.started = False  # whether a cell of the student's has started

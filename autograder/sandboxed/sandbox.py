@@ -78,7 +78,7 @@ class Sandbox:
         return (
             "REDUCED ISOLATION: no bubblewrap sandbox (Debian package 'bubblewrap'), so "
             "submissions can read what the grading user can read and open network connections; "
-            f"only {'resource limits' if self.mode == 'limits' else 'wall-clock limits'}"
+            f"only {'resource limits' if self.mode == 'limits' else 'time and disk limits'}"
             f"{' and a separate user' if self.uid is not None else ''} apply"
         )
 

@@ -1,8 +1,8 @@
 """Resources: loops, exits, crashes, bombs, floods, daemons and stdin.
 
-The wall-clock limits, the output caps and stdin are the kernel runner's; memory is ``prlimit``'s,
-which a machine without bubblewrap keeps. The fork bomb and the daemon need bubblewrap: its PID
-namespace ends them with the kernel.
+The CPU-time limits (and their wall-clock backstop), the output caps and stdin are the kernel
+runner's; memory is ``prlimit``'s, which a machine without bubblewrap keeps. The fork bomb and
+the daemon need bubblewrap: its PID namespace ends them with the kernel.
 """
 
 from __future__ import annotations

