@@ -83,6 +83,7 @@ def test(extra: list[str]) -> int:
         "2",
         "--dist",
         "loadscope",  # a notebook's nbval cells share one kernel: keep them together
+        "--durations=30",  # the slowest tests, to keep the suite in its time
         *extra,
     ]
     print("+", " ".join(cmd), flush=True)
