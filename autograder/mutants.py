@@ -19,6 +19,12 @@ that function's probes on the patched code in this process, and requires at leas
 disagree with the reference: the mutant must lose points. This is mutation testing (mutmut, PIT)
 applied to an exercise. A mutant that turns out to be equivalent to the reference is deleted,
 with the reason in a comment.
+
+Grading runs each mutant on the hidden inputs too, on the trusted side
+(:func:`autograder.sandboxed.in_process.mutant_results`). A submission that fails a function's
+hidden checks, with results that agree with a mutant's (:func:`recognized`), is told the mutant's
+``why`` in its feedback: the misconception, never an input. ``check`` proves that each mutant,
+submitted, would be named.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The file, next to ``<notebook>.ipynb``, that declares a notebook's mutants.
 SUFFIX = ".mutants.py"
+#: Most misconceptions feedback names for one function (mutants whose results agree).
+NAMED = 2
 
 
 @dataclass(frozen=True)
@@ -93,3 +102,42 @@ def apply(sources: Sequence[str], m: Mutant) -> list[str]:
         text = text.replace(old, new)
     cells[where[0]] = text
     return cells
+
+
+@dataclass(frozen=True)
+class _Exact:
+    """A probe's tolerances without its own comparison (a property of the reference's results,
+    such as an accuracy reached): to agree with a mutant is to return the same values."""
+
+    function: str
+    rtol: float
+    atol: float
+    compare: None = None
+
+
+def recognized(
+    function: str,
+    probes: Sequence[Any],
+    got: dict[str, Any],
+    mutated: dict[str, Any],
+    mutants: Sequence[Mutant],
+) -> list[Mutant]:
+    """The mutants of ``function`` whose results (``mutated``: mutant name -> probe name ->
+    records) agree with ``got`` (probe name -> records, or why it gave none) on every probe of
+    ``function`` that gave results on both sides: the misconceptions that results such as
+    ``got`` most likely come from, compared value for value within each probe's tolerances. A
+    submission that fails a probe the mutant passes differs from the mutant there too, so it is
+    not taken for it."""
+    from autograder.verdicts import verdict
+
+    found = []
+    exact = {p.name: _Exact(p.function, p.rtol, p.atol) for p in probes}
+    for m in mutants:
+        theirs = mutated.get(m.name)
+        if m.function != function or not isinstance(theirs, dict):
+            continue
+        both = [p for p in probes if p.function == function and p.name in theirs]
+        both = [p for p in both if isinstance(got.get(p.name), list)]
+        if both and all(verdict(exact[p.name], got[p.name], theirs[p.name]) is None for p in both):
+            found.append(m)
+    return found

@@ -33,12 +33,13 @@ import pytest
 from nbformat import NotebookNode
 
 from autograder.cli import main
-from autograder.grading.sanitize import CSP, MATHJAX, clean_html, inert, inert_json, inert_page
+from autograder.grading.sanitize import CSP, clean_html, inert, inert_json, inert_page
 from tests.synthetic import TOY_ASSIGNMENT, course_notebooks, student_notebook, toy_course
 
 # nbconvert warns of each output type it cannot show (the JavaScript and widget payloads)
 pytestmark = pytest.mark.filterwarnings("ignore:Your element with mimetype")
 
+MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"  # where nbconvert loads MathJax
 PNG = (  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
@@ -243,7 +244,7 @@ def test_the_json_form_and_bad_json() -> None:
             inert_json(bad)
 
 
-def test_the_page_policy_comes_first_and_mathjax_needs_no_eval() -> None:
+def test_the_page_policy_comes_first_and_the_templates_scripts_go() -> None:
     page = (
         '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8" />\n'
         f'<script src="{MATHJAX}2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"> </script>\n'
@@ -252,13 +253,12 @@ def test_the_page_policy_comes_first_and_mathjax_needs_no_eval() -> None:
     )
     locked = inert_page(page)
     head = locked[: locked.index("</head>")]
-    assert head.index("Content-Security-Policy") < head.index("<script")
-    assert "x-mathjax-config" not in head and "window.MathJax = " in head
+    assert head.index('<meta charset="utf-8" />') < head.index("Content-Security-Policy")
+    assert "<script" not in head and MATHJAX not in head, "math is MathML: no MathJax loads"
     assert "student()" in locked, "the body is the sanitizer's, not the page policy's"
     for directive in ("default-src 'none'", "base-uri 'none'", "form-action 'none'"):
         assert directive in CSP
-    assert "unsafe-inline" not in CSP.split("script-src")[1].split(";")[0]
-    assert "unsafe-eval" not in CSP
+    assert "script-src 'none'" in CSP and "unsafe-eval" not in CSP and "https:" not in CSP
     with pytest.raises(ValueError, match="<head>"):
         inert_page("<p>no head</p>")
 
@@ -449,8 +449,9 @@ def test_no_student_script_runs_in_the_feedback(graded: Graded, site: Site, brow
         visit = _visit(browser, site, page)
         assert visit.owned == [] and visit.dialogs == [], f"{page}: student scripts ran"
         assert visit.hits == [], f"{page}: student content loaded"
-        assert visit.mathjax and "inlineMath" in visit.mathjax["config"], "MathJax still loads"
+        assert visit.mathjax is None, "no MathJax: math is MathML, nothing loads from a CDN"
         text = page.read_text()
+        assert MATHJAX not in text and "<script" not in text.split("</head>")[0]
         assert "Content-Security-Policy" in text and "Score: 3.0 / 3.0" in text
         assert "<b>bold</b>" in text, "harmless markup is shown"
 
@@ -470,7 +471,7 @@ def test_the_page_policy_alone_stops_the_scripts(graded: Graded, site: Site, bro
     (page,) = _feedback_pages(graded, "bystander")
     visit = _visit(browser, site, page)
     assert visit.owned == [] and visit.dialogs == [] and visit.hits == []
-    assert "EvalError" in visit.mathjax.get("blocked", ""), "MathJax's eval is not allowed"
+    assert visit.mathjax is None, "not even the template's MathJax runs"
 
 
 def _plain_page(site: Site, nb: NotebookNode, name: str) -> Path:

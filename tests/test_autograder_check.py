@@ -46,7 +46,11 @@ def test_a_test_the_solution_fails_is_reported(tmp_path: Path, capsys) -> None:
     assert "1 problem(s)" in capsys.readouterr().out
 
 
-def test_a_good_toy_assignment_passes_the_cli(tmp_path: Path, capsys) -> None:
+def test_a_good_toy_assignment_passes_the_cli(tmp_path: Path, capfd) -> None:
+    """...and prints no warning: its kernels talk over IPC sockets, not TCP (whose every start
+    ipykernel warns about), and the kernels' own stderr reaches the same file descriptor."""
     _write_assignment(tmp_path, "assert double(3) == 6")
     assert main(["--course", str(tmp_path), "check", "00_toy"]) == 0
-    assert "solution passes all, stub fails all: ok" in capsys.readouterr().out
+    out, err = capfd.readouterr()
+    assert "solution passes all, stub fails all: ok" in out
+    assert "[IPKernelApp] WARNING" not in out + err and "TCP" not in out + err, err

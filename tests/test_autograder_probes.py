@@ -41,7 +41,8 @@ def test_every_grade_cell_is_guarded_and_every_probe_can_fail(
     notebook: Path, tmp_path: Path
 ) -> None:
     """No unguarded grade cell, no unknown grade id; the reference agrees with itself (plain
-    data, deterministic), the released stub fails every probe, and every mutant is killed."""
+    data, deterministic), the released stub fails every probe, and every mutant is killed and,
+    submitted, would be told its misconception (its results agree with its own alone)."""
     problems = author_check(notebook, tmp_path)
     assert problems == {
         "unguarded": [],
@@ -50,6 +51,7 @@ def test_every_grade_cell_is_guarded_and_every_probe_can_fail(
         "stub": [],
         "survived": [],
         "unpatchable": [],
+        "unnamed": [],
     }
 
 

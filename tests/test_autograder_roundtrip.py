@@ -3,7 +3,8 @@
 For every assignment, students submit: the reference solutions (full marks), the untouched
 exercise (zero), and, for each graded function, the exercise with exactly that one function
 solved (exactly that function's points). The last proves the tests of one function never depend
-on another, so partial credit is fair.
+on another, so partial credit is fair. One more submits the reference with its first mutant (a
+plausible bug the author declared) applied, and is told that mutant's misconception.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from nbformat import NotebookNode
 
 from autograder.cli import main
 from autograder.config import CourseConfig
+from autograder.mutants import Mutant, apply, mutants_file
+from autograder.mutants import load as load_mutants
 from tests.conftest import ROOT
 
 ASSIGNMENTS = CourseConfig(root=ROOT).assignments()
@@ -54,6 +57,15 @@ def _points(source: NotebookNode, prefix: str = "") -> float:
     )
 
 
+def _mutated(source: NotebookNode, m: Mutant) -> NotebookNode:
+    """The reference solution with mutant ``m``'s patch applied to its answer cell."""
+    mutated = copy.deepcopy(source)
+    code = [c for c in mutated.cells if c.cell_type == "code"]
+    for cell, text in zip(code, apply([c.source for c in code], m), strict=True):
+        cell.source = text
+    return mutated
+
+
 def _solve_one(exercise: NotebookNode, source: NotebookNode, grade_id: str) -> NotebookNode:
     """The exercise with the one solution cell ``grade_id`` filled in, as a student would."""
     answer = next(c for c in source.cells if _meta(c).get("grade_id") == grade_id)
@@ -72,6 +84,7 @@ class Graded:
     expected: dict[str, float]  # student -> expected score
     total: float
     sources: dict[str, NotebookNode]  # notebook file name -> source notebook
+    mutants: dict[str, Mutant]  # student -> the mutant of the reference they submitted
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -80,9 +93,14 @@ def graded(request, course: CourseConfig, tmp_path_factory: pytest.TempPathFacto
     submissions = tmp_path_factory.mktemp("submissions")
     sources = {p.name: nbformat.read(p, as_version=4) for p in course.notebooks(assignment)}
     expected: dict[str, float] = {"full": 0.0, "empty": 0.0}
+    mutants: dict[str, Mutant] = {}
     for name, source in sources.items():
         exercise = nbformat.read(course.release / assignment / name, as_version=4)
         students = {"full": source, "empty": exercise}
+        declared = load_mutants(mutants_file(course.source / assignment / name))
+        if declared:
+            mutants["mutant_" + declared[0].name] = declared[0]
+            students["mutant_" + declared[0].name] = _mutated(source, declared[0])
         expected["full"] += _points(source)
         for grade_id, prefix in _functions(source).items():
             student = "only_" + grade_id.removesuffix("_solution")
@@ -105,7 +123,7 @@ def graded(request, course: CourseConfig, tmp_path_factory: pytest.TempPathFacto
             str(submissions),
         ]
     )
-    return Graded(assignment, workspace, code, expected, expected["full"], sources)
+    return Graded(assignment, workspace, code, expected, expected["full"], sources, mutants)
 
 
 def _scores(workspace: Path) -> dict[str, tuple[float, float]]:
@@ -121,7 +139,7 @@ def _scores(workspace: Path) -> dict[str, tuple[float, float]]:
 def test_full_zero_and_exactly_one_function(graded: Graded) -> None:
     assert graded.exit_code == 0
     assert len(graded.expected) >= 4, "expected at least two graded functions"
-    scores = _scores(graded.workspace)
+    scores = {s: v for s, v in _scores(graded.workspace).items() if s not in graded.mutants}
     assert scores == {s: (points, graded.total) for s, points in graded.expected.items()}
     assert scores["full"][0] == graded.total > 0 and scores["empty"][0] == 0
 
@@ -250,3 +268,24 @@ def test_export_quotes_hostile_names(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "g.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == CSV_COLUMNS
     assert table.to_dict("records") == rows
+
+
+def test_a_submitted_mutant_is_told_its_misconception(graded: Graded) -> None:
+    """The reference with a mutant's bug loses points, and its feedback names the mutant's
+    misconception in the author's sentence, next to the hidden checks that failed."""
+    assert graded.mutants, f"{graded.assignment} declares no mutants"
+    scores = _scores(graded.workspace)
+    for student, m in graded.mutants.items():
+        assert scores[student][0] < graded.total, f"{m.name} kept full marks"
+        said = [
+            o["evalue"]
+            for path in (graded.workspace / "autograded" / student / graded.assignment).glob(
+                "*.ipynb"
+            )
+            for cell in nbformat.read(path, as_version=4).cells
+            for o in cell.get("outputs", [])
+            if o.get("ename") == "HiddenChecksFailed"
+        ]
+        assert any(m.why in text and "common mistake" in text for text in said), (m.name, said)
+    full = graded.workspace / "autograded" / "full" / graded.assignment
+    assert "common mistake" not in "".join(p.read_text() for p in full.glob("*.ipynb"))

@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from autograder.authoring.proofs import _code_cells, _code_namespace, try_in_namespace
+from autograder.authoring.proofs import try_in_namespace
 from autograder.probes import Probe, Raised, load, probes_file, verdict
+from autograder.sandboxed.in_process import code_sources, namespace_of
 from tests.conftest import ROOT
 
 CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
@@ -103,7 +104,7 @@ def answers(notebook: Path, folder: Path) -> list[tuple[str, str]]:
     by_function: dict[str, list[Probe]] = {}
     for p in load(probes_file(notebook)):
         by_function.setdefault(p.function, []).append(p)
-    _, code = _code_cells(notebook)
+    _, code = code_sources(notebook)
     sources = [c.source for c in code]
     found: list[tuple[str, str]] = []
     want: dict | None = None
@@ -115,7 +116,7 @@ def answers(notebook: Path, folder: Path) -> list[tuple[str, str]]:
                     continue
                 if want is None:  # the reference's results, once, and only when needed
                     with contextlib.redirect_stdout(io.StringIO()):
-                        base = _code_namespace(sources)
+                        base = namespace_of(sources)
                         want = try_in_namespace(base, list(_flat(by_function)), folder / "w")
                 results = [r["result"] for p in probes for r in want[p.name]]
                 if all(isinstance(r, Raised) for r in results):

@@ -30,18 +30,36 @@ def is_test_cell(cell: NotebookNode) -> bool:
 
 def execute(nb: NotebookNode, cwd: Path, *, timeout: int, kernel_name: str) -> NotebookNode:
     """Execute ``nb`` in a new kernel started in ``cwd``; errors are recorded, not raised."""
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient  # imported late: it pulls in jupyter_client and zmq
 
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name=kernel_name,
-        allow_errors=True,
-        record_timing=False,  # timestamps in cell metadata would make every run a diff
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    client.log.setLevel(logging.ERROR)
-    client.execute()
+    # NOTE: over IPC sockets in a private folder, as grading kernels are: the default (TCP on
+    # loopback) is reachable by any local user, and ipykernel warns about it at every start
+    with tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
+        km = AsyncKernelManager(
+            kernel_name=kernel_name,
+            transport="ipc",
+            ip=str(Path(sockets) / "kernel"),
+            connection_file=str(Path(sockets) / "kernel.json"),
+        )
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=timeout,
+            kernel_name=kernel_name,
+            allow_errors=True,
+            record_timing=False,  # timestamps in cell metadata would make every run a diff
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        client.log.setLevel(logging.ERROR)
+        try:
+            client.execute()
+        finally:  # a kernel manager handed in is the caller's to shut down
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
     return nb
 
 

@@ -7,36 +7,24 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder import mutants as mutants_mod
-from autograder.probes import Probe, encode_inputs, load, probes_file, read_results, verdict
-from autograder.sandboxed.probe_runner import runner_cell
+from autograder.probes import Probe, load, probes_file, verdict
+from autograder.sandboxed.in_process import (
+    code_sources,
+    mutant_results,
+    namespace_of,
+    probe_here,
+)
 
 
-def try_in_namespace(namespace: dict[str, Any], probes: Sequence[Probe], folder: Path) -> dict:
+def try_in_namespace(namespace: dict[str, Any], probes: list[Probe], folder: Path) -> dict:
     """For authors: run ``probes`` against the functions in ``namespace`` in this process (no
     sandbox) and return ``{probe name: records}``, decoded as the grader decodes them."""
-    inputs, outputs = folder / "in", folder / "out"
-    counts = encode_inputs(probes, inputs)
-    outputs.mkdir(parents=True, exist_ok=True)
-    found = {}
-    for p in probes:
-        exec(runner_cell(p.name, str(inputs), str(outputs)), namespace)  # noqa: S102
-        found[p.name] = read_results(outputs, p.name, counts[p.name])
-    return found
-
-
-def _code_namespace(sources: Iterable[str]) -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    for source in sources:
-        # a released stub raises NotImplementedError: its function stays defined, and raises too
-        with contextlib.suppress(NotImplementedError):
-            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
-    return namespace
+    return probe_here(namespace, probes, folder)
 
 
 def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
@@ -50,7 +38,9 @@ def author_check(notebook: Path, folder: Path) -> dict[str, list[str]]:
       or not deterministic);
     - ``stub``: probes the released stub passes (they could not fail);
     - ``survived``: mutants that every probe of their function lets through (no points lost);
-    - ``unpatchable``: mutants whose patch no longer applies, with the reason.
+    - ``unpatchable``: mutants whose patch no longer applies, with the reason;
+    - ``unnamed``: mutants that, submitted, would not be told their misconception (their
+      results agree with those of two or more other mutants, or with none).
     """
     return check_notebook_probes(notebook, folder).problems
 
@@ -68,19 +58,6 @@ class ProbeCheck:
         return sum(1 for by in self.mutants.values() if by)
 
 
-def _code_cells(notebook: Path) -> tuple[Any, list[Any]]:
-    import nbformat
-    from nbgrader.utils import is_grade
-
-    nb = nbformat.read(notebook, as_version=4)
-    code = [  # what the grader's probe kernel runs: setup and answer cells, no demonstrations
-        c
-        for c in nb.cells
-        if c.cell_type == "code" and "nbgrader" in c.get("metadata", {}) and not is_grade(c)
-    ]
-    return nb, code
-
-
 def check_notebook_probes(notebook: Path, folder: Path) -> ProbeCheck:
     """The work behind :func:`author_check`, with the count of probes and every mutant's fate."""
     import nbformat
@@ -89,7 +66,7 @@ def check_notebook_probes(notebook: Path, folder: Path) -> ProbeCheck:
 
     from autograder.config import CODE_STUB
 
-    nb, code = _code_cells(notebook)
+    nb, code = code_sources(notebook)
     probes = load(probes_file(notebook))
     grade_ids = {c.metadata.nbgrader["grade_id"] for c in nb.cells if is_grade(c)}
     guarded = {g for p in probes for g in p.grade_ids}
@@ -100,53 +77,52 @@ def check_notebook_probes(notebook: Path, folder: Path) -> ProbeCheck:
         "stub": [],
         "survived": [],
         "unpatchable": [],
+        "unnamed": [],
     }
     clear = ClearSolutions(code_stub=dict(CODE_STUB))
     stubbed, _ = clear.preprocess(nbformat.from_dict({**nb, "cells": code}), {})
     sources = [c.source for c in code]
     with contextlib.redirect_stdout(io.StringIO()):  # what the notebook's cells print
-        want = try_in_namespace(_code_namespace(sources), probes, folder / "a")
-        again = try_in_namespace(_code_namespace(sources), probes, folder / "b")
-        got = try_in_namespace(
-            _code_namespace(c.source for c in stubbed.cells), probes, folder / "c"
-        )
+        want = probe_here(namespace_of(sources), probes, folder / "a")
+        again = probe_here(namespace_of(sources), probes, folder / "b")
+        got = probe_here(namespace_of(c.source for c in stubbed.cells), probes, folder / "c")
     for p in probes:
         if verdict(p, again[p.name], want[p.name]) is not None:
             problems["solution"].append(p.name)
         if verdict(p, got[p.name], want[p.name]) is None:
             problems["stub"].append(p.name)
     result = ProbeCheck(problems, probes=len(probes))
-    for i, m in enumerate(mutants_mod.load(mutants_mod.mutants_file(notebook))):
-        result.mutants[m.name] = _killer(m, sources, probes, want, folder / f"m{i}", problems)
+    declared = mutants_mod.load(mutants_mod.mutants_file(notebook))
+    mutated = mutant_results(sources, probes, declared, folder / "m")
+    for m in declared:
+        result.mutants[m.name] = _killer(m, probes, want, mutated, declared, problems)
     return result
 
 
 def _killer(
     m: mutants_mod.Mutant,
-    sources: list[str],
-    probes: Sequence[Probe],
+    probes: list[Probe],
     want: dict,
-    folder: Path,
+    mutated: dict[str, Any],
+    declared: list[mutants_mod.Mutant],
     problems: dict[str, list[str]],
 ) -> str | None:
     """The first probe of ``m``'s function that catches ``m``, or None (recorded in
-    ``problems``) when none does or the patch does not apply."""
-    try:
-        patched = mutants_mod.apply(sources, m)
-    except mutants_mod.PatchError as err:
-        problems["unpatchable"].append(str(err))
-        return None
+    ``problems``) when none does or the patch does not apply; a caught mutant whose results
+    would not name it is recorded as ``unnamed``."""
+    got = mutated[m.name]
+    if isinstance(got, str):
+        if got.startswith("unpatchable: "):
+            problems["unpatchable"].append(got.removeprefix("unpatchable: "))
+            return None
+        return f"({got})"  # its cells raise: every probe catches it
     mine = [p for p in probes if p.function == m.function]
-    if not mine:
-        problems["unpatchable"].append(f"mutant {m.name}: no probe calls {m.function}()")
+    killer = next((p.name for p in mine if verdict(p, got[p.name], want[p.name]) is not None), None)
+    if killer is None:
+        problems["survived"].append(f"{m.name} ({m.function}): {m.why}")
         return None
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        try:
-            got = try_in_namespace(_code_namespace(patched), mine, folder)
-        except Exception as err:  # a mutant whose cells fail outright is caught by every probe
-            return f"(its cells raise {type(err).__name__})"
-    for p in mine:
-        if verdict(p, got[p.name], want[p.name]) is not None:
-            return p.name
-    problems["survived"].append(f"{m.name} ({m.function}): {m.why}")
-    return None
+    named = mutants_mod.recognized(m.function, mine, got, mutated, declared)
+    if m not in named[: mutants_mod.NAMED]:
+        others = ", ".join(n.name for n in named if n is not m) or "none"
+        problems["unnamed"].append(f"{m.name} ({m.function}): its results agree with {others}")
+    return killer

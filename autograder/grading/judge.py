@@ -5,7 +5,9 @@ the student's functions returned, and :func:`judge` compares it here with the re
 through the probe's own comparison (:func:`autograder.probes.verdict`). A grade cell guarded by a
 probe that disagrees scores zero, and its cell in the autograded notebook (hence the feedback)
 gets an error output that says which function failed, and on how many hidden cases, without
-showing a hidden input.
+showing a hidden input. Where the student's results on a function's hidden checks agree with a
+mutant's (a plausible bug the author declared, run here on the same inputs, see
+:mod:`autograder.mutants`), the output also names the misconception, in the author's sentence.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from autograder.config import CourseError
 from autograder.messages import GradeTask, NotebookResult, TaskResult
+from autograder.mutants import NAMED, Mutant, mutants_file, recognized
+from autograder.mutants import load as load_mutants
 from autograder.nbgrader_api import grade_id as nbgrader_grade_id
 from autograder.probes import Probe, load, probes_file, verdict
 
@@ -33,6 +37,9 @@ class ReferenceFailed(CourseError):
 class Judge:
     probes: dict[str, list[Probe]]  # notebook name -> its probes
     expected: dict[str, dict[str, Records]]  # notebook name -> probe name -> reference records
+    mutants: dict[str, list[Mutant]] = field(default_factory=dict)  # notebook name -> mutants
+    # notebook name -> mutant name -> probe name -> records (or why the mutant has none)
+    mutated: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @staticmethod
     def prepare(source: Path, template: GradeTask) -> Judge:
@@ -56,7 +63,8 @@ class Judge:
                     f"{trusted.name}: the reference solution fails its probes: {failed}"
                 )
             expected[trusted.name] = {name: r for name, r in found.items() if isinstance(r, list)}
-        return Judge(probes, expected)
+        mutants, mutated = _mutants(source, probes)
+        return Judge(probes, expected, mutants, mutated)
 
     def judge(self, result: TaskResult) -> TaskResult:
         """``result`` with the probes' verdicts applied to its scores and notebooks."""
@@ -68,15 +76,22 @@ class Judge:
         if nb.executed is None or not self.probes.get(nb.name):
             return nb
         failing: dict[str, list[str]] = {}
+        wrong: dict[str, list[str]] = {}  # function -> the grade ids its wrong results cost
         for p in self.probes[nb.name]:
             got = nb.probes.get(p.name, "the probe did not run")
             if isinstance(got, str):
                 why: str | None = f"{p.function}: the hidden checks could not run ({_why(got)})"
             else:
                 why = verdict(p, got, self.expected[nb.name][p.name])
+                if why:
+                    wrong.setdefault(p.function, []).extend(p.grade_ids)
             if why:
                 for grade_id in p.grade_ids:
                     failing.setdefault(grade_id, []).append(why)
+        for function, grade_ids in wrong.items():
+            if said := self._misconception(nb, function):
+                for grade_id in grade_ids:
+                    failing[grade_id].append(said)
         if not failing:
             return nb
         scores = dict(nb.scores)
@@ -84,6 +99,40 @@ class Judge:
             if grade_id in scores:
                 scores[grade_id] = (0.0, scores[grade_id][1])
         return replace(nb, scores=scores, executed=_mark(nb.executed, failing))
+
+    def _misconception(self, nb: NotebookResult, function: str) -> str | None:
+        """The misconception that ``nb``'s results for ``function`` agree with, in the words
+        of the mutants' authors (at most :data:`NAMED`), or None."""
+        named = recognized(
+            function,
+            self.probes[nb.name],
+            nb.probes,
+            self.mutated.get(nb.name, {}),
+            self.mutants.get(nb.name, []),
+        )
+        whys = list(dict.fromkeys(m.why for m in named))[:NAMED]
+        if not whys:
+            return None
+        return f"{function}: your results match a common mistake: " + " Or: ".join(whys)
+
+
+def _mutants(
+    source: Path, probes: dict[str, list[Probe]]
+) -> tuple[dict[str, list[Mutant]], dict[str, dict[str, Any]]]:
+    """Each notebook's mutants, and their results on the hidden inputs (run in this process:
+    they are the author's code, as trusted as the reference)."""
+    from autograder.sandboxed import code_sources, mutant_results
+
+    mutants, mutated = {}, {}
+    for name, declared in probes.items():
+        found = load_mutants(mutants_file(source / f"{name}.ipynb"))
+        if not found or not declared:
+            continue
+        _, code = code_sources(source / f"{name}.ipynb")
+        with tempfile.TemporaryDirectory(prefix="mutants-") as folder:
+            mutated[name] = mutant_results([c.source for c in code], declared, found, Path(folder))
+        mutants[name] = found
+    return mutants, mutated
 
 
 #: What a verdict line says of a probe that gave no results: the words of the first pattern its

@@ -18,9 +18,10 @@ notebook so that it stays data wherever it is opened (formgrader, JupyterLab, nb
 - no trust marks: the notebook's ``signature``, ``trusted`` and ``widgets`` metadata and each
   cell's ``trusted`` are dropped.
 
-:func:`inert_page` gives a feedback page a Content-Security-Policy under which no inline script,
-event handler or ``javascript:`` URL runs and nothing outside the page loads, so whatever the
-cleaning missed still runs nothing there.
+:func:`inert_page` gives a feedback page a Content-Security-Policy under which no script, event
+handler or ``javascript:`` URL runs and nothing outside the page loads, so whatever the cleaning
+missed still runs nothing there; its math is MathML (:mod:`autograder.grading.mathml`), which
+needs no script. :func:`clean_mathml` cleans that MathML.
 
 NOTE: nbconvert's own ``HTMLExporter.sanitize_html`` (bleach) would clean the feedback pages only;
 the autograded notebook, which formgrader and JupyterLab open, must be inert itself, so it is
@@ -29,9 +30,7 @@ cleaned once, before it is written, and the feedback is made from it.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 import html
 import re
 from typing import Any
@@ -211,41 +210,54 @@ def inert_json(text: str) -> str:
         raise ValueError(f"not a notebook: {str(err)[:120] or 'nested too deep'}") from None
 
 
-# NOTE: nbconvert's MathJax macro configures MathJax 2 with an inline `text/x-mathjax-config`
-# block, which MathJax runs through eval(): it would need 'unsafe-eval', and with it MathJax would
-# run any such block found on the page. The same settings given as data, in one script pinned by
-# its hash, need neither (MathJax 2.4 and later), so the page's math is typeset as before.
-MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
-MATHJAX_CONFIG = (
-    'window.MathJax = {TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}}, '
-    "tex2jax: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
-    "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, "
-    "processEnvironments: true}, displayAlign: 'center', messageStyle: 'none', "
-    "CommonHTML: {linebreaks: {automatic: true}}};"
-)
-_CONFIG_HASH = base64.b64encode(hashlib.sha256(MATHJAX_CONFIG.encode()).digest()).decode()
-#: Scripts: only nbconvert's MathJax and our configuration of it. Styles: inline (nbconvert's,
-#: MathJax's; student HTML carries none). Images: inline only. Nothing else loads or submits.
+#: What MathML may hold: MathML Core's elements (no ``annotation-xml``, whose content is HTML)
+#: and their presentation attributes (no ``href``, ``style``, ``class``, ``id`` or handler).
+MATHML_TAGS = frozenset({
+    "math", "mrow", "mi", "mo", "mn", "ms", "mtext", "mspace", "mfrac", "msqrt", "mroot",
+    "msub", "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts", "mprescripts",
+    "none", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose", "merror",
+    "semantics", "annotation",
+})  # fmt: skip
+MATHML_ATTRIBUTES = frozenset({
+    "display", "displaystyle", "scriptlevel", "mathvariant", "mathsize", "mathcolor",
+    "mathbackground", "dir", "form", "fence", "separator", "stretchy", "symmetric", "largeop",
+    "movablelimits", "lspace", "rspace", "minsize", "maxsize", "accent", "accentunder",
+    "linethickness", "width", "height", "depth", "voffset", "notation", "columnalign",
+    "columnspacing", "columnlines", "rowalign", "rowspacing", "rowlines", "frame",
+    "framespacing", "equalrows", "equalcolumns", "columnspan", "rowspan", "encoding",
+})  # fmt: skip
+
+
+def clean_mathml(markup: str) -> str:
+    """MathML with only :data:`MATHML_TAGS` and :data:`MATHML_ATTRIBUTES` left (nh3 again)."""
+    return nh3.clean(
+        markup,
+        tags=set(MATHML_TAGS),
+        attributes={"*": set(MATHML_ATTRIBUTES)},
+        url_schemes=set(),
+        link_rel=None,
+    )
+
+
+#: No script at all (math is MathML, see :mod:`autograder.grading.mathml`), styles inline only
+#: (nbconvert's; student HTML carries none), images inline only. Nothing loads or submits.
 CSP = (
-    "default-src 'none'; "
-    f"script-src 'sha256-{_CONFIG_HASH}' {MATHJAX}; "
-    f"style-src 'unsafe-inline' {MATHJAX}; "
-    f"font-src {MATHJAX} data:; "
-    "img-src data:; "
+    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'"
 )
 _HEAD = re.compile(r"<head(\s[^>]*)?>\s*(<meta charset=[^>]*>)?", re.I)  # the charset stays first
-_INLINE_CONFIG = re.compile(r"<script type=\"text/x-mathjax-config\">.*?</script>", re.S)
+#: The template's scripts (MathJax from a CDN, its configuration), which could not run anyway,
+#: and its comments (which name them).
+_SCRIPT = re.compile(r"<script\b.*?</script\s*>\s*|<!--.*?-->\s*", re.S | re.I)
 
 
 def inert_page(page: str) -> str:
-    """A feedback page (nbconvert's HTML) with :data:`CSP` first in its head, and MathJax
-    configured without eval; ValueError for a page without a head."""
+    """A feedback page (nbconvert's HTML) with :data:`CSP` first in its head and no script in
+    its head; ValueError for a page without a head."""
     head = _HEAD.search(page)
     end = page.find("</head>")
     if head is None or end < head.end():
         raise ValueError("not an HTML page with a <head>: no Content-Security-Policy can be set")
     policy = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-    config = f"<script>{MATHJAX_CONFIG}</script>"
-    inside = _INLINE_CONFIG.sub("", page[head.end() : end])  # the template's, before any output
-    return f"{page[: head.end()]}\n{policy}\n{config}{inside}{page[end:]}"
+    inside = _SCRIPT.sub("", page[head.end() : end])  # the template's, before any output
+    return f"{page[: head.end()]}\n{policy}\n{inside}{page[end:]}"

@@ -15,10 +15,13 @@ The sum is a :class:`fractions.Fraction`: float addition is not associative, exa
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import reduce
+
+from autograder.messages import TaskResult
 
 BINS = 10  # the histogram: value / out_of in ten equal bins over [0, 1], the last one closed
 SECONDS_SCALE = 60.0  # grading times go into the histogram as fractions of a minute
@@ -119,3 +122,17 @@ class AssignmentStats:
 
 def fold(parts: Iterable[AssignmentStats]) -> AssignmentStats:
     return reduce(AssignmentStats.merge, parts, AssignmentStats.empty())
+
+
+#: A class's statistics, its grade ids in notebook order, and submissions per kind of isolation.
+Folded = tuple[AssignmentStats, list[str], dict[str, int]]
+
+
+def fold_results(results: Iterable[TaskResult]) -> Folded:
+    """The statistics of the ledger's ``results``, their grade ids in notebook order, and how
+    many submissions each kind of isolation confined."""
+    rows = list(results)
+    order = list(dict.fromkeys(g for r in rows for g in r.scores))
+    stats = fold(AssignmentStats.of(r.student, r.status, r.scores, r.seconds_total) for r in rows)
+    isolation = dict(Counter(r.isolation or "unknown" for r in rows))
+    return stats, order, isolation

@@ -1,11 +1,23 @@
 """What runs next to a student's code: the worker, the kernel runner, the sandbox, the rebuild of a
 submitted notebook and the probe runner (whose text runs inside the student's kernel).
 
-Nothing here reads the gradebook, the probes' expected results or the reference solutions; the
-coordinator (:mod:`autograder.grading`) uses only the names below.
+Nothing here reads the gradebook or the probes' expected results; the reference solution and its
+mutants are run here only for the coordinator, which hands them over (``probe_reference`` in a
+sandboxed kernel; ``mutant_results`` in its own process, see :mod:`.in_process`). The coordinator
+(:mod:`autograder.grading`) uses only the names below.
 """
 
+from autograder.sandboxed.in_process import code_sources, mutant_results
 from autograder.sandboxed.sandbox import Limits, Sandbox, detect
 from autograder.sandboxed.worker import probe_reference, run_task, warm_up
 
-__all__ = ["Limits", "Sandbox", "detect", "probe_reference", "run_task", "warm_up"]
+__all__ = [
+    "Limits",
+    "Sandbox",
+    "code_sources",
+    "detect",
+    "mutant_results",
+    "probe_reference",
+    "run_task",
+    "warm_up",
+]

@@ -196,6 +196,10 @@ def _bwrap(paths: list[Path], private: Path, workdir: Path, limits: Limits) -> l
     return argv
 
 
+#: What a kernel's environment sets that its results depend on (in_process sets it too).
+KERNEL_ENV = {"COURSEKIT_DEVICE": "cpu", "NBGRADER_EXECUTION": "autograde"}
+
+
 def environment(private: Path) -> dict[str, str]:
     """The kernel's whole environment: nothing of the grader's leaks in."""
     return {
@@ -208,8 +212,7 @@ def environment(private: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONSAFEPATH": "1",  # a planted ipykernel_launcher.py in /submission is not imported
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "NBGRADER_EXECUTION": "autograde",
-        "COURSEKIT_DEVICE": "cpu",
+        **KERNEL_ENV,
         "OMP_NUM_THREADS": "1",  # one core per kernel: the workers already use them all
         "JUPYTER_RUNTIME_DIR": str(private),
     }
