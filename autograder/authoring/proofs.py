@@ -93,7 +93,7 @@ def check_notebook_probes(notebook: Path, folder: Path) -> ProbeCheck:
             problems["stub"].append(p.name)
     result = ProbeCheck(problems, probes=len(probes))
     declared = mutants_mod.load(mutants_mod.mutants_file(notebook))
-    mutated = mutant_results(sources, probes, declared, folder / "m")
+    mutated = mutant_results(sources, probes, declared)
     for m in declared:
         result.mutants[m.name] = _killer(m, probes, want, mutated, declared, problems)
     return result

@@ -146,7 +146,15 @@ class Dask:
             self.client = Client(scheduler, timeout=60)
         else:
             # A submission whose task kills its worker is tried once more, then KilledWorker.
-            dask.config.set({"distributed.scheduler.allowed-failures": RETRIES})
+            # NOTE: a worker holds only the task it runs (saturation 1.0: Dask's default, 1.1,
+            # sends it the next one early); a task queued on a worker that dies counts as a
+            # failure of its own, and an innocent submission behind a killer ended as an error.
+            dask.config.set(
+                {
+                    "distributed.scheduler.allowed-failures": RETRIES,
+                    "distributed.scheduler.worker-saturation": 1.0,
+                }
+            )
             self.cluster = LocalCluster(
                 n_workers=local_workers,
                 threads_per_worker=1,  # one submission per worker process at a time

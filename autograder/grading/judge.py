@@ -21,10 +21,10 @@ from typing import Any
 
 from autograder.config import CourseError
 from autograder.messages import GradeTask, NotebookResult, TaskResult
-from autograder.mutants import NAMED, Mutant, mutants_file, recognized
+from autograder.mutants import NAMED, mutants_file, recognized
 from autograder.mutants import load as load_mutants
 from autograder.nbgrader_api import grade_id as nbgrader_grade_id
-from autograder.probes import Probe, load, probes_file, verdict
+from autograder.probes import Probe, Raised, load, probes_file, verdict
 
 Records = list[dict[str, Any]]
 
@@ -37,9 +37,9 @@ class ReferenceFailed(CourseError):
 class Judge:
     probes: dict[str, list[Probe]]  # notebook name -> its probes
     expected: dict[str, dict[str, Records]]  # notebook name -> probe name -> reference records
-    mutants: dict[str, list[Mutant]] = field(default_factory=dict)  # notebook name -> mutants
-    # notebook name -> mutant name -> probe name -> records (or why the mutant has none)
-    mutated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # notebook name -> its mutants, run in this process the first time a submission's results
+    # for their function are wrong (most classes need few of them)
+    mutants: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def prepare(source: Path, template: GradeTask) -> Judge:
@@ -63,8 +63,7 @@ class Judge:
                     f"{trusted.name}: the reference solution fails its probes: {failed}"
                 )
             expected[trusted.name] = {name: r for name, r in found.items() if isinstance(r, list)}
-        mutants, mutated = _mutants(source, probes)
-        return Judge(probes, expected, mutants, mutated)
+        return Judge(probes, expected, _mutants(source, probes))
 
     def judge(self, result: TaskResult) -> TaskResult:
         """``result`` with the probes' verdicts applied to its scores and notebooks."""
@@ -102,37 +101,38 @@ class Judge:
 
     def _misconception(self, nb: NotebookResult, function: str) -> str | None:
         """The misconception that ``nb``'s results for ``function`` agree with, in the words
-        of the mutants' authors (at most :data:`NAMED`), or None."""
-        named = recognized(
-            function,
-            self.probes[nb.name],
-            nb.probes,
-            self.mutated.get(nb.name, {}),
-            self.mutants.get(nb.name, []),
-        )
+        of the mutants' authors (at most :data:`NAMED`), or None. Results that only raise (a
+        stub's NotImplementedError, say) are no misconception."""
+        runner = self.mutants.get(nb.name)
+        mine = [p for p in self.probes[nb.name] if p.function == function]
+        if runner is None or not any(_returned(nb.probes.get(p.name)) for p in mine):
+            return None
+        named = recognized(function, mine, nb.probes, runner.results(function), runner.mutants)
         whys = list(dict.fromkeys(m.why for m in named))[:NAMED]
         if not whys:
             return None
         return f"{function}: your results match a common mistake: " + " Or: ".join(whys)
 
 
-def _mutants(
-    source: Path, probes: dict[str, list[Probe]]
-) -> tuple[dict[str, list[Mutant]], dict[str, dict[str, Any]]]:
-    """Each notebook's mutants, and their results on the hidden inputs (run in this process:
-    they are the author's code, as trusted as the reference)."""
-    from autograder.sandboxed import code_sources, mutant_results
+def _returned(records: Any) -> bool:
+    """Whether a probe's records hold a call that returned rather than raised."""
+    return isinstance(records, list) and any(
+        not isinstance(r.get("result"), Raised) for r in records
+    )
 
-    mutants, mutated = {}, {}
+
+def _mutants(source: Path, probes: dict[str, list[Probe]]) -> dict[str, Any]:
+    """Each notebook's mutants, ready to run on the hidden inputs in this process (they are the
+    author's code, as trusted as the reference); nothing runs yet."""
+    from autograder.sandboxed import Mutants, code_sources
+
+    runners = {}
     for name, declared in probes.items():
         found = load_mutants(mutants_file(source / f"{name}.ipynb"))
-        if not found or not declared:
-            continue
-        _, code = code_sources(source / f"{name}.ipynb")
-        with tempfile.TemporaryDirectory(prefix="mutants-") as folder:
-            mutated[name] = mutant_results([c.source for c in code], declared, found, Path(folder))
-        mutants[name] = found
-    return mutants, mutated
+        if found and declared:
+            _, code = code_sources(source / f"{name}.ipynb")
+            runners[name] = Mutants([c.source for c in code], declared, found)
+    return runners
 
 
 #: What a verdict line says of a probe that gave no results: the words of the first pattern its

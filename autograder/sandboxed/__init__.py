@@ -3,20 +3,20 @@ submitted notebook and the probe runner (whose text runs inside the student's ke
 
 Nothing here reads the gradebook or the probes' expected results; the reference solution and its
 mutants are run here only for the coordinator, which hands them over (``probe_reference`` in a
-sandboxed kernel; ``mutant_results`` in its own process, see :mod:`.in_process`). The coordinator
+sandboxed kernel; ``Mutants`` in its own process, see :mod:`.in_process`). The coordinator
 (:mod:`autograder.grading`) uses only the names below.
 """
 
-from autograder.sandboxed.in_process import code_sources, mutant_results
+from autograder.sandboxed.in_process import Mutants, code_sources
 from autograder.sandboxed.sandbox import Limits, Sandbox, detect
 from autograder.sandboxed.worker import probe_reference, run_task, warm_up
 
 __all__ = [
     "Limits",
+    "Mutants",
     "Sandbox",
     "code_sources",
     "detect",
-    "mutant_results",
     "probe_reference",
     "run_task",
     "warm_up",

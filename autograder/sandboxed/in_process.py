@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,41 +87,57 @@ def _as_in_a_kernel() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def mutant_results(
-    sources: list[str], probes: Sequence[Probe], mutants: Sequence[Any], folder: Path
-) -> dict[str, dict[str, Records] | str]:
-    """Each mutant's results on the probes of its function: ``{mutant name: {probe name:
-    records}}``, or why there are none (its patch does not apply, no probe calls its function,
-    its cell raises).
+class Mutants:
+    """One notebook's mutants, run on demand: the reference's cells once, at the first need;
+    then, for each mutant, its patched answer cell over them, its function's probes, and the
+    reference's cell again. That is what a fresh namespace of the patched cells would hold,
+    without running every setup cell once per mutant."""
 
-    The reference's cells run once; then, for each mutant, its patched answer cell runs over
-    them, its function's probes run, and the reference's cell runs again: what a fresh namespace
-    of the patched cells would hold, without running every setup cell once per mutant.
-    """
-    found: dict[str, dict[str, Records] | str] = {}
-    quiet = io.StringIO()
-    with (
-        contextlib.redirect_stdout(quiet),
-        contextlib.redirect_stderr(quiet),
-        _as_in_a_kernel(),
-    ):
-        namespace = namespace_of(sources)
-        for i, m in enumerate(mutants):
-            try:
-                patched = mutants_mod.apply(sources, m)
-            except mutants_mod.PatchError as err:
-                found[m.name] = f"unpatchable: {err}"
-                continue
-            mine = [p for p in probes if p.function == m.function]
-            if not mine:
-                found[m.name] = f"unpatchable: mutant {m.name}: no probe calls {m.function}()"
-                continue
-            (cell,) = [j for j, (a, b) in enumerate(zip(sources, patched, strict=True)) if a != b]
-            try:
-                exec(compile(patched[cell], "<mutant>", "exec"), namespace)  # noqa: S102
-                found[m.name] = probe_here(namespace, mine, folder / f"m{i}")
-            except Exception as err:  # a mutant whose cell fails outright fails every probe
-                found[m.name] = f"its cells raise {type(err).__name__}"
-            finally:
-                exec(compile(sources[cell], "<cell>", "exec"), namespace)  # noqa: S102
-    return found
+    def __init__(self, sources: list[str], probes: Sequence[Probe], mutants: Sequence[Any]):
+        self.sources, self.probes, self.mutants = sources, list(probes), list(mutants)
+        self.namespace: dict[str, Any] | None = None
+        self.found: dict[str, dict[str, Records] | str] = {}
+
+    def results(self, function: str | None = None) -> dict[str, dict[str, Records] | str]:
+        """``{mutant name: {probe name: records}}`` for the mutants of ``function`` (all of
+        them by default), or why a mutant has none (its patch does not apply, no probe calls
+        its function, its cell raises); each mutant is run once, the first time it is asked."""
+        todo = [m for m in self.mutants if function in (None, m.function)]
+        quiet = io.StringIO()
+        with (
+            contextlib.redirect_stdout(quiet),
+            contextlib.redirect_stderr(quiet),
+            _as_in_a_kernel(),
+            tempfile.TemporaryDirectory(prefix="mutants-") as folder,
+        ):
+            for i, m in enumerate(todo):
+                if m.name not in self.found:
+                    self.found[m.name] = self._run(m, Path(folder) / f"m{i}")
+        return {m.name: self.found[m.name] for m in todo}
+
+    def _run(self, m: Any, folder: Path) -> dict[str, Records] | str:
+        try:
+            patched = mutants_mod.apply(self.sources, m)
+        except mutants_mod.PatchError as err:
+            return f"unpatchable: {err}"
+        mine = [p for p in self.probes if p.function == m.function]
+        if not mine:
+            return f"unpatchable: mutant {m.name}: no probe calls {m.function}()"
+        if self.namespace is None:
+            self.namespace = namespace_of(self.sources)
+        pairs = zip(self.sources, patched, strict=True)
+        (cell,) = [j for j, (a, b) in enumerate(pairs) if a != b]
+        try:
+            exec(compile(patched[cell], "<mutant>", "exec"), self.namespace)  # noqa: S102
+            return probe_here(self.namespace, mine, folder)
+        except Exception as err:  # a mutant whose cell fails outright fails every probe
+            return f"its cells raise {type(err).__name__}"
+        finally:
+            exec(compile(self.sources[cell], "<cell>", "exec"), self.namespace)  # noqa: S102
+
+
+def mutant_results(
+    sources: list[str], probes: Sequence[Probe], mutants: Sequence[Any]
+) -> dict[str, dict[str, Records] | str]:
+    """Every mutant's results on the probes of its function (see :class:`Mutants`)."""
+    return Mutants(sources, probes, mutants).results()
