@@ -182,3 +182,39 @@ def test_mutants_are_never_released() -> None:
         ["git", "ls-files", "book", "exercises"], cwd=ROOT, capture_output=True, text=True
     ).stdout
     assert "mutants" not in tracked
+
+
+def test_mutants_are_named_by_their_results_and_a_broken_reference_names_none(
+    tmp_path: Path,
+) -> None:
+    """The results of a mutant, as a submission's, are recognized as that mutant's alone; a
+    reference whose cells cannot run here, or a cell that breaks on the way back, names none
+    and raises nothing (naming a misconception never stops grading)."""
+    from autograder.mutants import recognized
+    from autograder.sandboxed import Mutants
+
+    path = tmp_path / "toy.probes.py"
+    path.write_text(PROBES)
+    probes = [p for p in load(path) if p.function == "f"]
+    sources = ["import torch", REFERENCE.split("def derivative")[0]]
+    declared = [
+        mutant("plus", function="f", patch=[("x * 2 +", "x * 2 -")], why="Minus, not plus."),
+        mutant("thrice", function="f", patch=[("x * 2", "x * 3")], why="Three, not two."),
+    ]
+    runner = Mutants(sources, probes, declared)
+    mutated = runner.results("f")
+    for m in declared:
+        got = mutated[m.name]
+        assert isinstance(got, dict)
+        assert recognized("f", probes, got, mutated, declared) == [m]
+    reference = try_in_namespace({"__name__": "__main__"} | _run(sources), probes, tmp_path / "r")
+    assert recognized("f", probes, reference, mutated, declared) == []
+    broken = Mutants(["raise RuntimeError('no data')", *sources[1:]], probes, declared)
+    assert set(broken.results("f").values()) == {"the reference's cells raise RuntimeError"}
+
+
+def _run(sources: list[str]) -> dict:
+    namespace: dict = {}
+    for source in sources:
+        exec(source, namespace)  # noqa: S102 - test code
+    return namespace

@@ -96,6 +96,7 @@ class Mutants:
     def __init__(self, sources: list[str], probes: Sequence[Probe], mutants: Sequence[Any]):
         self.sources, self.probes, self.mutants = sources, list(probes), list(mutants)
         self.namespace: dict[str, Any] | None = None
+        self.broken = ""  # why the reference's cells could not be run here, once they failed
         self.found: dict[str, dict[str, Records] | str] = {}
 
     def results(self, function: str | None = None) -> dict[str, dict[str, Records] | str]:
@@ -123,8 +124,13 @@ class Mutants:
         mine = [p for p in self.probes if p.function == m.function]
         if not mine:
             return f"unpatchable: mutant {m.name}: no probe calls {m.function}()"
+        if self.namespace is None and not self.broken:
+            try:
+                self.namespace = namespace_of(self.sources)
+            except Exception as err:  # nothing to compare with: no mutant is named
+                self.broken = f"the reference's cells raise {type(err).__name__}"
         if self.namespace is None:
-            self.namespace = namespace_of(self.sources)
+            return self.broken
         pairs = zip(self.sources, patched, strict=True)
         (cell,) = [j for j, (a, b) in enumerate(pairs) if a != b]
         try:
@@ -133,7 +139,10 @@ class Mutants:
         except Exception as err:  # a mutant whose cell fails outright fails every probe
             return f"its cells raise {type(err).__name__}"
         finally:
-            exec(compile(self.sources[cell], "<cell>", "exec"), self.namespace)  # noqa: S102
+            try:  # the reference's cell again, for the next mutant
+                exec(compile(self.sources[cell], "<cell>", "exec"), self.namespace)  # noqa: S102
+            except Exception as err:
+                self.namespace, self.broken = None, f"the reference's cell raises {err!r}"
 
 
 def mutant_results(
