@@ -82,7 +82,7 @@ def test(extra: list[str]) -> int:
         "-n",
         "2",
         "--dist",
-        "loadgroup",  # tests/conftest.py groups what must share a worker (a kernel, a fixture)
+        "loadscope",  # a notebook's nbval cells share one kernel: keep them together
         "--durations=30",  # the slowest tests, to keep the suite in its time
         *extra,
     ]

@@ -55,28 +55,3 @@ def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
         timeout=1200,
     )
     return BookBuild(out / "_build" / "html", proc.stdout + proc.stderr, proc.returncode)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Spread the suite over xdist's workers (``--dist loadgroup``, see dev.py) as finely as the
-    tests allow: each test on its own, except those that share a module-scoped fixture (graded
-    once per worker that runs them: together, per fixture parameter) and nbval's cells of one
-    notebook (they share its kernel: together). NOTE: ``loadscope`` kept whole modules together,
-    so one module of six chapters' heavy checks ran on one worker while the other sat idle."""
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
-
-
-def _group(item: pytest.Item) -> str:
-    module = item.nodeid.split("::")[0]
-    if not isinstance(item, pytest.Function):  # an nbval cell
-        return module
-    defs = item._fixtureinfo.name2fixturedefs  # noqa: SLF001 (pytest has no public accessor)
-    shared = [n for n in item.fixturenames if n in defs and defs[n][-1].scope != "function"]
-    shared = [n for n in shared if defs[n][-1].scope != "session"]  # once per worker anyway
-    if not shared:
-        return item.nodeid
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    keyed = [f"{n}={params[n]}" for n in sorted(shared) if n in params]
-    return "::".join([module, *keyed])
