@@ -19,8 +19,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -370,29 +368,6 @@ CLICK_SCRIPT_LINKS = """document.querySelectorAll('a').forEach(function (a) {
 });"""
 INIT = """window.__owned = [];
 addEventListener('message', function (e) { __owned.push(String(e.data)); });"""
-
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        args = [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-        ]
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        yield browser
-        browser.close()
 
 
 def _visit(browser: Any, site: Site, page_path: Path, expect: int = 0) -> Visit:

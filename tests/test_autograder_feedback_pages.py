@@ -11,9 +11,7 @@ notebook never ran read why, their score of 0 and what to do.
 from __future__ import annotations
 
 import html as html_lib
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,24 +63,6 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     assert main([*args, "feedback", TOY_ASSIGNMENT, "--workspace", str(ws)]) == 0
     pages = sorted((ws / "feedback").glob(f"*/{TOY_ASSIGNMENT}/*.html"))
     return Graded(course.root, ws, dict(zip(KINDS, ids, strict=True)), pages)
-
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        yield browser
-        browser.close()
 
 
 @dataclass

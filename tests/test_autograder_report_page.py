@@ -16,9 +16,7 @@ from __future__ import annotations
 import html as html_lib
 import os
 import re
-import shutil
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +66,6 @@ CUSTOM = {  # student id -> the body of their double
     "ada.l@uni-x": f"raise ValueError({HOSTILE!r})",
     "visible_only_0": "return 6 if x == 3 else 0",  # passes the visible test, not the hidden
 }
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @dataclass
@@ -214,21 +211,6 @@ def test_each_histogram_reaches_above_its_tallest_bar(graded: Graded) -> None:
             assert label.get_window_extent().y1 <= box.y1 + 0.5, f"{title}: a label is clipped"
     full_marks = sum(1 for s in graded.students if s.startswith("correct"))
     assert stats.exercises["toy_norm_test"].histogram[-1] == full_marks + 2  # + the custom two
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        args = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        yield browser
-        browser.close()
 
 
 # Each histogram: loaded, whole inside its figure and the viewport, at its natural size or scaled

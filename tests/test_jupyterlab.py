@@ -33,7 +33,6 @@ import pytest
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHAPTER, NOTEBOOK = "01_linear_algebra", "linear_algebra.ipynb"
 ANSWER_ID = "linear_algebra_matmul_broadcast_solution"
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.M)
@@ -124,22 +123,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         with contextlib.suppress(ProcessLookupError):  # and what is left of its own session
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 def _status(url: str) -> int:
