@@ -328,3 +328,36 @@ def test_python_declarations_act_in_the_kernel_as_their_text_did(tmp_path: Path)
         assert verdict(probes["as_python"], found["as_python"], found["as_text"]) is None
         result = found["as_python"][-1]["result"]
         assert result == Raised("RuleBroken") if ruled else not isinstance(result, Raised)
+
+
+NOISY = """
+import sys, warnings
+
+_quiet_apply = apply
+
+def apply(f, x):
+    print("apply starts")
+    print("apply, on stderr", file=sys.stderr, flush=True)
+    warnings.warn("apply warns")
+    return _quiet_apply(f, x)
+"""
+
+
+def test_what_the_probed_calls_print_is_thrown_away(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No one sees a probe's prints, so they are not sent: a kernel that sent them would wait
+    for its I/O thread at every flush, longer on a busy machine. The calls record what quiet
+    ones do."""
+    path = tmp_path / "toy.probes.py"
+    path.write_text(DECLARED)
+    probes, found = load(path), []
+    for answer in [NOTEBOOK, NOTEBOOK + NOISY]:
+        namespace: dict = {"__name__": "__main__"}
+        exec(answer, namespace)  # noqa: S102 - test code
+        found.append(try_in_namespace(namespace, probes, tmp_path / str(len(found))))
+    out, err = capfd.readouterr()
+    assert "apply" not in out + err, (out, err)
+    quiet, noisy = found
+    assert all(verdict(p, noisy[p.name], quiet[p.name]) is None for p in probes)
+    assert all(len(noisy[p.name]) == 4 for p in probes)

@@ -17,7 +17,15 @@ from typing import Any
 import nbformat
 import pytest
 
-from autograder.sandboxed.clock import Budget, Kernel, Stopwatch, TimeLimits, backstop, sample
+from autograder.sandboxed.clock import (
+    POLL,
+    Budget,
+    Kernel,
+    Stopwatch,
+    TimeLimits,
+    backstop,
+    sample,
+)
 from autograder.sandboxed.execute_cells import CELL_OUTPUT_BYTES
 from autograder.sandboxed.kernel import Executed, GraderFailure, run_notebook
 from autograder.sandboxed.sandbox import Sandbox
@@ -241,6 +249,72 @@ def test_the_wall_clock_leaves_out_the_waits_for_a_cpu() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+HANDOFF = """
+import queue, threading, time
+jobs = queue.Queue()
+def helper():
+    while True:
+        done = jobs.get()
+        _t = time.process_time()
+        while time.process_time() - _t < 0.002:
+            pass
+        done.set()
+threading.Thread(target=helper, daemon=True).start()
+print("ready", flush=True)
+while True:
+    done = threading.Event()
+    jobs.put(done)
+    done.wait()
+"""
+
+
+def _watched(code: str, others: int, seconds: float) -> tuple[float, float, float]:
+    """(CPU, wall, elapsed) seconds of a process running ``code`` on CPU 0 beside ``others``
+    busy processes, looked at every :data:`POLL` seconds for ``seconds``, as a cell is."""
+    forever = "while True:\n    pass\n"
+    crowd = [_pinned(forever) for _ in range(others)]
+    watched = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: os.sched_setaffinity(0, {0}),
+    )
+    try:
+        assert watched.stdout is not None and watched.stdout.readline() == b"ready\n"
+        watch = Stopwatch(Kernel(watched.pid, count_root=True), None, 60)
+        while time.monotonic() - watch.started < seconds:
+            time.sleep(POLL)
+            cpu, wall = watch.used()
+        return cpu, wall, time.monotonic() - watch.started
+    finally:
+        for p in [watched, *crowd]:
+            p.kill()
+            p.wait()
+
+
+def test_a_thread_that_waits_on_another_is_not_charged_that_ones_wait() -> None:
+    """A kernel's main thread that flushes its output sleeps until its I/O thread has sent it:
+    on a busy CPU, that thread's wait is left out of the wall-clock time too."""
+    cpu, wall, elapsed = _watched(HANDOFF, 3, 3)
+    assert cpu < 0.5 * elapsed, "the process did share its CPU"
+    assert wall < cpu + 0.25 * elapsed, (cpu, wall, elapsed)
+
+
+def test_waits_side_by_side_buy_no_sleep_past_the_backstop() -> None:
+    """Eight threads that wait for one CPU side by side (and then sleep on) wait about eight
+    times as long as the time that passes; a cell that then sleeps is charged its sleep in
+    full."""
+    spin_then_sleep = (
+        "import hashlib, threading, time\nprint('ready', flush=True)\nend = time.monotonic() + 2\n"
+        "def spin():\n    while time.monotonic() < end:\n"
+        "        hashlib.sha256(bytes(2**20))  # without the GIL: the threads wait side by side\n"
+        "    time.sleep(60)\n"
+        "for _ in range(8):\n    threading.Thread(target=spin, daemon=True).start()\n"
+        "time.sleep(60)\n"
+    )
+    cpu, wall, elapsed = _watched(spin_then_sleep, 1, 5)
+    assert wall >= elapsed - 2.5, (cpu, wall, elapsed)
 
 
 def test_the_backstop_is_generous() -> None:

@@ -17,12 +17,16 @@ For every call of a probe it records, as plain data (never pickle):
   PyTorch's ``meta`` device, or ``{"raised": ...}``: ``DeviceMismatch`` when the answer mixed
   devices (a constant made without ``device=``), ``MetaUnsupported`` when the call cannot run on
   ``meta`` at all (it reads values), which the trusted side does not hold against anyone.
+
+What the calls print is thrown away, never sent: no one would see it, and a noisy answer would
+otherwise make the kernel wait for its I/O thread at every flush, which a busy machine stretches.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import io
 import json
 import math
 import os
@@ -183,6 +187,17 @@ def shapes(v: Any, depth: int = 0) -> Any:
     return type(v).__name__
 
 
+class _Discard(io.TextIOBase):
+    """Where the probed calls print: nowhere. Nothing they print reaches anyone, and a kernel
+    that sends it would wait on its I/O thread at every flush, longer on a busy machine."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def _device_error(err: BaseException) -> bool:
     text = str(err).lower()
     return any(pattern in text for pattern in DEVICE_ERRORS)
@@ -192,7 +207,6 @@ def run(name: str, inputs: str, outputs: str, namespace: dict[str, Any]) -> None
     """Run probe ``name``: call ``namespace[function]`` on each decoded input and write
     ``outputs/<name>.json`` and ``outputs/<name>.arrays``."""
     import numpy as np
-    import torch
 
     from coursekit import device as course_device
 
@@ -216,29 +230,36 @@ def run(name: str, inputs: str, outputs: str, namespace: dict[str, Any]) -> None
             result = function(*args, **kwargs)
         return result, args, leaves
 
-    results = []
-    for c in spec["calls"]:
-        record: dict[str, Any]
-        try:
-            result, args, leaves = attempt(c, dev)
-            record = {"result": codec.encode(result), "args": [codec.encode(a) for a in args]}
-            if c["backward"] is not None:
-                grad_output = torch.as_tensor(codec.decode(c["backward"], [], dev, [])).to(dev)
-                result.backward(grad_output)
-                record["grads"] = [codec.encode(t.grad) for t in leaves if t.requires_grad]
-        except Exception as err:
-            record = {"raised": type(err).__name__}
-        if spec.get("meta") and "raised" not in record:
-            try:
-                record["meta"] = shapes(attempt(c, torch.device("meta"))[0])
-            except Exception as err:
-                kind = "DeviceMismatch" if _device_error(err) else "MetaUnsupported"
-                record["meta"] = {"raised": kind}
-        results.append(record)
+    with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
+        meta = bool(spec.get("meta"))
+        results = [_record(c, attempt, codec, dev, meta) for c in spec["calls"]]
     with open(os.path.join(outputs, name + ARRAYS), "wb") as handle:
         for a in codec.saved:
             np.save(handle, a, allow_pickle=False)
     Path(outputs, name + ".json").write_text(json.dumps(results))
+
+
+def _record(c: dict[str, Any], attempt: Any, codec: _Codec, dev: Any, meta: bool) -> dict[str, Any]:
+    """What one call did, as the trusted side reads it (see the module's docstring)."""
+    import torch
+
+    record: dict[str, Any]
+    try:
+        result, args, leaves = attempt(c, dev)
+        record = {"result": codec.encode(result), "args": [codec.encode(a) for a in args]}
+        if c["backward"] is not None:
+            grad_output = torch.as_tensor(codec.decode(c["backward"], [], dev, [])).to(dev)
+            result.backward(grad_output)
+            record["grads"] = [codec.encode(t.grad) for t in leaves if t.requires_grad]
+    except Exception as err:
+        record = {"raised": type(err).__name__}
+    if meta and "raised" not in record:
+        try:
+            record["meta"] = shapes(attempt(c, torch.device("meta"))[0])
+        except Exception as err:
+            kind = "DeviceMismatch" if _device_error(err) else "MetaUnsupported"
+            record["meta"] = {"raised": kind}
+    return record
 
 
 def runner_cell(name: str, inputs: str, outputs: str) -> str:

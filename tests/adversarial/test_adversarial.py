@@ -323,7 +323,32 @@ def test_a_regrade_gives_identical_results(batch: Batch, tmp_path: Path) -> None
     again = grade_run(batch.course, batch.workspace, A.ASSIGNMENT, tmp_path, options)
     assert not any(r.skipped for r in again.results)
     first = {s: (batch.results[s].score, batch.results[s].status) for s in chosen}
-    assert {r.student: (r.score, r.status) for r in again.results} == first
+    lost = {r.student: _lost(r) for r in again.results} | {
+        s: _lost(batch.results[s]) for s in chosen
+    }
+    assert {r.student: (r.score, r.status) for r in again.results} == first, lost
+
+
+def _lost(result: TaskResult) -> dict[str, str]:
+    """Grade id -> why the cell lost points (its errors, or the probes' reasons), for a message."""
+    why: dict[str, str] = {}
+    for nb in result.notebooks:
+        cells = {
+            c["metadata"].get("nbgrader", {}).get("grade_id"): c
+            for c in (json.loads(nb.executed)["cells"] if nb.executed else [])
+        }
+        for grade_id, (got, most) in nb.scores.items():
+            if (got or 0.0) < most:
+                errors = [
+                    f"{o.get('ename')}: {o.get('evalue', '')[:300]}"
+                    for o in cells.get(grade_id, {}).get("outputs", [])
+                    if o.get("output_type") == "error"
+                ]
+                why[grade_id] = "; ".join(errors) or nb.reason or "no error shown"
+        for probe, records in nb.probes.items():
+            if isinstance(records, str):
+                why[f"probe {probe}"] = records[:300]
+    return why
 
 
 # ---- the catalogue itself ----------------------------------------------------------------------
