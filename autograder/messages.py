@@ -99,6 +99,9 @@ class NotebookResult:
     # probe name -> its decoded records (untrusted data, checked for form), or why there are none
     probes: dict[str, list[dict[str, Any]] | str] = field(default_factory=dict)
     seconds_probing: float = 0.0
+    # CPU seconds grading it used, by phase: autograder.sandboxed.clock.PHASES, and "worker"
+    # (the grading worker's own, for this notebook); what benchmarks/grading.py adds up
+    costs: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

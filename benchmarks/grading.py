@@ -16,14 +16,24 @@ measure it): core-seconds per submission that are not a kernel running a noteboo
 second kernel included). The sandbox's cost per submission is ((b) - (d)) x workers / N. It checks
 that all three runs gave every student the same score. ``--profile`` instead grades a few
 submissions in this process under cProfile and prints where the time goes.
+
+Then the cost breakdown: the core-seconds each run used (every process under it, nbgrader's
+included, from ``getrusage``), per submission, split by phase as our workers record them in the
+ledger (``NotebookResult.costs``; the phases are ``autograder.sandboxed.clock.PHASES``, plus the
+worker's own CPU): the sandbox, the kernel's start-up, the setup cells, the student's cells, the
+probes, the worker, and the rest (the coordinator, the pool or Dask, nbgrader's CLI). The floor is
+the cells plus the probes; the table ends with the total against the floor, what the kernel's
+start-up is made of (measured apart, in the same run), and 10,000 submissions in core-hours.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -44,6 +54,7 @@ from autograder.config import (  # noqa: E402
     config_file_text,  # noqa: E402
 )
 from autograder.grading.workspace import Workspace  # noqa: E402
+from autograder.sandboxed.clock import PHASES  # noqa: E402
 from tests.synthetic import course_notebooks, write_class  # noqa: E402
 
 
@@ -51,13 +62,65 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-def _timed(cmd: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    """CPU seconds of every process this one has waited for, and theirs, so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, core-seconds) of ``cmd`` and every process under it."""
+    started, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode not in (0, 1):  # 1: some submission did not earn a "graded" status
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds
+    return seconds, _children_cpu() - cpu
+
+
+def _costs(workspace: Path) -> dict[str, float]:
+    """Phase -> CPU seconds, added up over every submission, as the workers recorded them."""
+    total: dict[str, float] = {}
+    with sqlite3.connect(workspace / "autograder_results.db") as db:
+        for (notebooks,) in db.execute("SELECT scores FROM autograder_results"):
+            for nb in json.loads(notebooks):
+                for phase, seconds in nb.get("costs", {}).items():
+                    total[phase] = total.get(phase, 0.0) + seconds
+    return total
+
+
+def _import_cost(code: str) -> float:
+    """The least CPU seconds of three ``python -c code`` runs."""
+    return min(_timed([sys.executable, "-c", code], ROOT)[1] for _ in range(3))
+
+
+def breakdown(runs: list[str], cores: dict[str, float], costs: dict[str, dict], n: int) -> None:
+    """The mean core-seconds a submission cost, by phase, for each of our runs; nbgrader's total;
+    what the kernel's start-up is made of; the floor, and 10,000 submissions in core-hours."""
+    ours = [r for r in runs if r in costs]
+    print(f"\ncore-seconds per submission, by phase (mean of {n})")
+    print(f"{'phase':<32}" + "".join(f"{r[:3]:>9}" for r in runs))
+    rows = [*PHASES, "worker"]
+    for phase in rows:
+        values = "".join(f"{costs[r].get(phase, 0.0) / n:>9.3f}" for r in ours)
+        print(f"{phase:<32}{'':>9}{values}")
+    rest = {r: cores[r] - sum(costs[r].values()) for r in ours}
+    print(
+        f"{'coordinator and the rest':<32}{'':>9}" + "".join(f"{rest[r] / n:>9.3f}" for r in ours)
+    )
+    print(f"{'total':<32}" + "".join(f"{cores[r] / n:>9.3f}" for r in runs))
+    floor = {r: (costs[r].get("cells", 0.0) + costs[r].get("probes", 0.0)) / n for r in ours}
+    print(f"{'floor (cells + probes)':<32}{'':>9}" + "".join(f"{floor[r]:>9.3f}" for r in ours))
+    ratio = "".join(f"{cores[r] / n / floor[r]:>8.1f}x" if floor[r] else f"{'-':>9}" for r in ours)
+    print(f"{'total / floor':<32}{'':>9}{ratio}")
+    ipykernel = _import_cost("import ipykernel.kernelapp")
+    torch = _import_cost("import torch, numpy, coursekit")
+    print(
+        f"kernel start, measured apart: Python with ipykernel {ipykernel:.2f} s, "
+        f"torch + numpy + coursekit {torch:.2f} s (imported before the first cell)"
+    )
+    hours = "; ".join(f"{r[:3]} {cores[r] / n * 10_000 / 3600:.1f}" for r in runs)
+    print(f"10,000 submissions of {ASSIGNMENT}, in core-hours: {hours}")
 
 
 def _scores(workspace: Path) -> dict[str, float]:
@@ -135,7 +198,7 @@ def main() -> None:
                 "--no-sandbox",
             ],
         }
-        wall, scores, overhead = {}, {}, {}
+        wall, scores, overhead, cores, costs = {}, {}, {}, {}, {}
         for name, cmd in runs.items():
             workspace = Path(tmp) / name[1]
             shutil.copytree(base, workspace)
@@ -144,11 +207,12 @@ def main() -> None:
                 config_file_text(Workspace(workspace, course).config())
             )
             if name.startswith("(a)"):
-                wall[name] = _timed(cmd, cwd=workspace)
+                wall[name], cores[name] = _timed(cmd, cwd=workspace)
             else:
-                wall[name] = _timed([*cmd, "--workspace", str(workspace)], cwd=ROOT)
+                wall[name], cores[name] = _timed([*cmd, "--workspace", str(workspace)], ROOT)
                 busy = wall[name] * args.workers - _kernel_seconds(workspace)
                 overhead[name] = busy / args.n
+                costs[name] = _costs(workspace)
             scores[name] = _scores(workspace)
             print(f"{name}: {wall[name]:.1f} s", file=sys.stderr, flush=True)
 
@@ -172,6 +236,7 @@ def main() -> None:
         f"{cost:.2f} core-seconds per submission"
     )
     print("overhead/sub: core-seconds per submission not spent in a kernel running the notebook")
+    breakdown(list(runs), cores, costs, args.n)
     print(f"same score for every student in all {len(runs)} runs: {'yes' if agree else 'NO'}")
     if not agree:
         raise SystemExit(1)

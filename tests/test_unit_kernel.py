@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from autograder.sandboxed.clock import (
+    PHASES,
     POLL,
     Budget,
     Kernel,
@@ -159,6 +160,20 @@ def test_setup_cells_are_not_charged_to_the_student(tmp_path: Path) -> None:
     assert run.timed_out == () and run.stopped is None and run.failed == set()
     assert _text(run, 1) == "student\n"
     assert budget.cpu > 0.5, "only the student's cell was charged"
+
+
+def test_each_kernel_records_what_each_phase_cost(tmp_path: Path) -> None:
+    """The budget adds up the CPU time of the setup cells, the student's cells, the probes'
+    cells, the kernel's start-up and the sandbox's processes (here the disk guard alone), for
+    the benchmark's breakdown."""
+    nb = _notebook(BURN.format(0.3), BURN.format(0.6), BURN.format(0.9))
+    budget = Budget(60)
+    _run(tmp_path, nb, TimeLimits(10, 60), budget=budget, student_from=1, probe_from=2)
+    costs = budget.costs
+    assert set(costs) == set(PHASES), costs
+    for phase, least in [("setup cells", 0.3), ("cells", 0.6), ("probes", 0.9)]:
+        assert least - 0.02 <= costs[phase] < least + 0.3, (phase, costs)  # clock ticks
+    assert 0.1 < costs["kernel start"] < 10 and 0 < costs["sandbox"] < 1, costs
 
 
 def test_a_setup_cell_past_its_limit_is_the_graders_failure(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ def _result(student: str) -> TaskResult:
         comments={"toy_norm_solution": None},
         seconds_executing=1.5,
         probes={"norm": "the probe did not run"},
+        costs={"kernel start": 1.75, "cells": 0.25, "worker": 0.5},
     )
     extra = NotebookResult("other", "graded", "", "{}", {"other_a": (2.0, 2.0)}, {})
     return TaskResult(
@@ -48,7 +49,7 @@ def test_a_recorded_result_reads_back_as_itself_without_its_executed_notebooks(
         ledger.record(result)
         (row,) = ledger.rows("toy_assignment").values()
     assert row.graded_at, "the ledger stamps when it recorded the result"
-    # Per notebook, only the name, status, reason and scores are kept.
+    # Per notebook, only the name, status, reason, scores and costs are kept.
     kept = [replace(nb, executed=None, comments={}, probes={}) for nb in result.notebooks]
     notebooks = tuple(replace(nb, seconds_executing=0.0) for nb in kept)
     assert row == replace(result, notebooks=notebooks, graded_at=row.graded_at)

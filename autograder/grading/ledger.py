@@ -50,10 +50,16 @@ COLUMNS = (
 
 def _notebooks_json(result: TaskResult) -> str:
     """The notebooks as stored: a list of {name, status, reason, scores: grade id -> [points
-    earned or null, max points]}."""
+    earned or null, max points], costs: phase -> CPU seconds}."""
     return json.dumps(
         [
-            {"name": nb.name, "status": nb.status, "reason": nb.reason, "scores": nb.scores}
+            {
+                "name": nb.name,
+                "status": nb.status,
+                "reason": nb.reason,
+                "scores": nb.scores,
+                "costs": nb.costs,
+            }
             for nb in result.notebooks
         ]
     )
@@ -76,6 +82,7 @@ def _notebooks(text: str, status: str, reason: str) -> tuple[NotebookResult, ...
                 g: (None if p is None else float(p), float(m)) for g, (p, m) in nb["scores"].items()
             },
             comments={},
+            costs={str(k): float(v) for k, v in nb.get("costs", {}).items()},
         )
         for nb in data
     )

@@ -64,6 +64,8 @@ class Budget:
     limit: int  # the notebook's CPU seconds, as set
     cpu: float = field(init=False)  # CPU seconds left
     wall: float = field(init=False)  # wall-clock seconds left (the backstop)
+    # what its kernels used, by phase (see PHASES), in CPU seconds: what grading it cost
+    costs: dict[str, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cpu, self.wall = float(self.limit), backstop(self.limit)
@@ -81,6 +83,36 @@ class Budget:
     def charge(self, cpu: float, wall: float) -> None:
         self.cpu -= cpu
         self.wall -= wall
+
+    def spend(self, phase: str, cpu: float) -> None:
+        """Record ``cpu`` seconds used in ``phase`` (charged or not)."""
+        self.costs[phase] = self.costs.get(phase, 0.0) + max(0.0, cpu)
+
+
+#: The phases of grading a notebook whose CPU time each kernel records (``Budget.costs``), for
+#: ``benchmarks/grading.py``: the sandbox's processes (bubblewrap and the disk guard, from start
+#: to end); the kernel's start-up (Python, ipykernel, and coursekit with torch, which the kernel
+#: imports before its first cell to seed the global generators: kernel.SEED_BEFORE_FIRST_CELL),
+#: and what its processes used between cells; the instructor's setup cells; the student's
+#: cells, wherever they run; the probes' cells.
+PHASES = ("sandbox", "kernel start", "setup cells", "cells", "probes")
+
+
+def sandbox_processes(pid: int) -> frozenset[int]:
+    """The processes of the tree under ``pid`` that are the sandbox's, not the kernel's:
+    bubblewrap's and the disk guard's (found when the kernel has started)."""
+    found = sample(pid)
+    if found is None:
+        return frozenset()
+    return frozenset(p for p in found.cpus if is_disk_guard(p) or _command(p) == b"bwrap")
+
+
+def _command(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            return handle.read().strip()
+    except OSError:
+        return b""
 
 
 def is_disk_guard(pid: int) -> bool:
@@ -100,6 +132,7 @@ class Sample:
 
     cpu: float  # CPU seconds, user and system, the ended descendants waited for included
     waits: dict[int, float | None]  # pid -> seconds its threads waited for a CPU (runnable)
+    cpus: dict[int, float]  # pid -> its CPU seconds (the root's too), as ``cpu`` counts them
 
 
 def _waited(pid: int) -> float | None:
@@ -156,14 +189,14 @@ def sample(root: int, *, count_root: bool = True) -> Sample | None:
         used[pid] = sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
     if root not in used:
         return None
-    total, todo, waits = 0.0, [root], dict[int, float | None]()
+    total, todo, waits, cpus = 0.0, [root], dict[int, float | None](), dict[int, float]()
     while todo:
         pid = todo.pop()
         if pid not in waits:
-            waits[pid] = _waited(pid)
-            total += used.get(pid, 0.0) if pid != root or count_root else 0.0
+            waits[pid], cpus[pid] = _waited(pid), used.get(pid, 0.0)
+            total += cpus[pid] if pid != root or count_root else 0.0
             todo += children.get(pid, [])
-    return Sample(total, waits)
+    return Sample(total, waits, cpus)
 
 
 @dataclass(frozen=True)

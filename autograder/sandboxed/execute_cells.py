@@ -25,7 +25,15 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from autograder.nbgrader_api import grade_id as nbgrader_grade_id
-from autograder.sandboxed.clock import POLL, Budget, Kernel, Stopwatch, TimeLimits
+from autograder.sandboxed.clock import (
+    POLL,
+    Budget,
+    Kernel,
+    Sample,
+    Stopwatch,
+    TimeLimits,
+    sandbox_processes,
+)
 
 #: How long the client waits for a cell's last outputs after its reply (nbclient's 4 s is short
 #: for a starved worker on a loaded machine), and for a kernel to answer an interrupt.
@@ -106,6 +114,9 @@ class GradingExecute(Execute):
         self.expired = False  # stopped by the notebook's budget, between two cells
         self.timed_out: list[str] = []  # "cell 3 (grade id) after 10 s of CPU time"
         self.kernel: Kernel | None = None  # the kernel's processes, for their CPU time
+        self.sandboxing: frozenset[int] = frozenset()  # those of them that are the sandbox's
+        self.last: Sample | None = None  # the kernel's processes after the last cell ran
+        self.in_cells = 0.0  # the CPU seconds its cells used, setup included
         self.watch: Stopwatch | None = None  # the time of the cell running now
         self.interrupted: str | None = None  # why the cell running now was interrupted
         self.timeout_func = self._poll_period
@@ -198,12 +209,27 @@ class GradingExecute(Execute):
         try:
             return self._run(cell, resources, index, setup)
         finally:
+            cpu, wall = watch.used()
             if not setup:
-                self.budget.charge(*watch.used())
+                self.budget.charge(cpu, wall)
+            probe = self.probe_from is not None and index >= self.probe_from
+            self.budget.spend("setup cells" if setup else "probes" if probe else "cells", cpu)
+            self.in_cells += cpu
+            self.last = self.kernel.sample() if self.kernel is not None else self.last
+
+    def account(self) -> None:
+        """Once the kernel has ended: record what its sandbox and its start-up used."""
+        if self.last is None:
+            return
+        sandbox = sum(self.last.cpus.get(pid, 0.0) for pid in self.sandboxing)
+        kernel = sum(self.last.cpus.values()) - sandbox
+        self.budget.spend("sandbox", sandbox)
+        self.budget.spend("kernel start", kernel - self.in_cells)
 
     def _stopwatch(self, setup: bool) -> Stopwatch:
         if self.kernel is None:  # found once per kernel, at its first cell
             self.kernel = Kernel.of(getattr(getattr(self.km, "provisioner", None), "pid", None))
+            self.sandboxing = sandbox_processes(self.kernel.pid) if self.kernel else frozenset()
         if setup:
             return Stopwatch(self.kernel, None, self.limits.setup)
         return Stopwatch(self.kernel, *self.budget.cell_limits(self.limits.cell))

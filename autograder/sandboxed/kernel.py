@@ -206,6 +206,7 @@ def _attempt(
             failure = _failed(execute, run, err, kernel_log)
         finally:
             reap(sandbox.uid)  # whatever the sandbox left running (none, with bubblewrap)
+            execute.account()
         if exchange is not None and failure is None:
             exchange(folder, "after")
         if private is not None:

@@ -141,6 +141,7 @@ def grade_notebook(
     import nbformat
     from nbgrader.preprocessors import LimitOutput
 
+    ours = time.process_time()
     prepared = _prepare(task, trusted)
     if isinstance(prepared, NotebookResult):
         return prepared
@@ -172,6 +173,7 @@ def grade_notebook(
         seconds_executing=seconds,
         probes=probes,
         seconds_probing=time.perf_counter() - started,
+        costs={**budget.costs, "worker": time.process_time() - ours},
     )
 
 
