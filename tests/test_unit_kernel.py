@@ -367,3 +367,30 @@ def test_a_noisy_cell_on_a_starved_machine_keeps_its_outputs(tmp_path: Path) -> 
     assert go.exists(), "the busy processes burned from the setup cell on"
     assert (run.stopped, run.timed_out, run.failed) == (None, (), set())
     assert "out 599" in _text(run, 1) and _text(run, 2) == "next\n"
+
+
+def test_a_probe_cut_off_by_its_time_limit_says_so() -> None:
+    """An interrupted probe cell has an error output like any failing cell, but the reason the
+    judge shows is the time limit, not an error of the student's."""
+    from autograder.grading.judge import _why
+    from autograder.messages import ProbeSpec
+    from autograder.sandboxed.probing import collect
+
+    nb = _notebook("x = 1", "probe a", "probe b")
+    interrupt = nbformat.v4.new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])
+    nb.cells[1].outputs = [interrupt]
+    run = Executed(
+        nb=nb,
+        stopped=None,
+        stopped_at=None,
+        expired=False,
+        said="",
+        failed=frozenset({1}),
+        timed_out=("cell 1 after 40 s (wall clock)",),
+        truncated=(),
+        snapshot=None,
+    )
+    probes = [ProbeSpec("a", "f", 1), ProbeSpec("b", "f", 1)]
+    found, still = collect(run, 1, probes, {"b": [{"result": 1}]})
+    assert (found, still) == ({"a": "it ran past its time limit", "b": [{"result": 1}]}, [])
+    assert _why(str(found["a"])) == "it ran past its time limit"

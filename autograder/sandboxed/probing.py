@@ -108,6 +108,8 @@ def collect(
             found[p.name] = run.stopped[1]  # the grader's words; the kernel's are in run.said
         elif errors and errors[0].get("ename") == "NotRun":
             found[p.name] = "it did not run"
+        elif any(t.startswith(f"cell {index} ") for t in run.timed_out):
+            found[p.name] = "it ran past its time limit"
         elif errors or index in run.failed:
             # NOTE: not the exception's name or message: the student chooses those
             found[p.name] = "it raised an exception"
