@@ -29,26 +29,20 @@ start-up is made of (measured apart, in the same run), and 10,000 submissions in
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
-import ctypes
 import json
 import os
 import pstats
-import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ASSIGNMENT = "01_linear_algebra"
 MIX = ["correct", "partial", "wrong", "erroring"]
-PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 
 sys.path.insert(0, str(ROOT))
 from autograder.config import (  # noqa: E402
@@ -58,90 +52,12 @@ from autograder.config import (  # noqa: E402
 )
 from autograder.grading.workspace import Workspace  # noqa: E402
 from autograder.sandboxed.clock import PHASES  # noqa: E402
+from benchmarks._cost import adopt_orphans, core_seconds  # noqa: E402
 from tests.synthetic import course_notebooks, write_class  # noqa: E402
 
 
 def _env() -> dict[str, str]:
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-
-
-def _children_cpu() -> float:
-    """CPU seconds of every process this one has waited for, and theirs, so far."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
-
-
-def _adopt_orphans() -> None:
-    """Make this process the one that reaps its descendants' orphans (Linux's child subreaper):
-    a kernel whose parent was killed first is counted in ``getrusage`` all the same."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _reap(seconds: float = 10.0) -> None:
-    """Wait for the orphans adopted meanwhile, until none is left or ``seconds`` have passed."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.05)
-
-
-#: Where a control group counts the CPU time of its processes: (folder, file, units a second).
-CGROUPS = (
-    (Path("/sys/fs/cgroup/cpuacct"), "cpuacct.usage", 1e9),  # cgroup v1
-    (Path("/sys/fs/cgroup"), "cpu.stat", 1e6),  # cgroup v2: its usage_usec line
-)
-
-
-def _cgroup() -> tuple[Path, str, float] | None:
-    """A new, empty control group that counts CPU time, or None where none can be made."""
-    for base, name, units in CGROUPS:
-        if (base / name).exists() or (base / "cgroup.controllers").exists():
-            folder = base / f"grading-bench-{os.getpid()}-{time.monotonic_ns()}"
-            try:
-                folder.mkdir()
-            except OSError:
-                continue
-            if (folder / name).exists():
-                return folder, name, units
-            folder.rmdir()
-    return None
-
-
-def _usage(group: tuple[Path, str, float]) -> float:
-    folder, name, units = group
-    text = (folder / name).read_text()
-    if name == "cpu.stat":
-        text = next(ln.split()[1] for ln in text.splitlines() if ln.startswith("usage_usec"))
-    return float(text) / units
-
-
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, core-seconds) of ``cmd`` and every process under it: from a control group
-    of its own where one can be made (a process whose parent died first is counted too), or
-    else from ``getrusage`` with this process as the orphans' reaper."""
-    group = _cgroup()
-
-    def join() -> None:
-        if group is not None:
-            (group[0] / "cgroup.procs").write_text(str(os.getpid()))
-
-    started, cpu = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, preexec_fn=join)
-    seconds = time.perf_counter() - started
-    _reap()
-    used = _children_cpu() - cpu
-    if group is not None:
-        used = _usage(group)
-        with contextlib.suppress(OSError):
-            group[0].rmdir()
-    if proc.returncode not in (0, 1):  # 1: some submission did not earn a "graded" status
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds, used
 
 
 def _costs(workspace: Path) -> dict[str, float]:
@@ -157,7 +73,7 @@ def _costs(workspace: Path) -> dict[str, float]:
 
 def _import_cost(code: str) -> float:
     """The least CPU seconds of three ``python -c code`` runs."""
-    return min(_timed([sys.executable, "-c", code], ROOT)[1] for _ in range(3))
+    return min(core_seconds([sys.executable, "-c", code], ROOT, _env())[1] for _ in range(3))
 
 
 def breakdown(runs: list[str], cores: dict[str, float], costs: dict[str, dict], n: int) -> None:
@@ -243,7 +159,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile a serial run instead")
     args = parser.parse_args()
     course = CourseConfig(root=ROOT)
-    _adopt_orphans()
+    adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         base = prepare(course, args.n, Path(tmp))
         if args.profile:
@@ -274,9 +190,11 @@ def main() -> None:
                 config_file_text(Workspace(workspace, course).config())
             )
             if name.startswith("(a)"):
-                wall[name], cores[name] = _timed(cmd, cwd=workspace)
+                wall[name], cores[name] = core_seconds(cmd, workspace, _env())
             else:
-                wall[name], cores[name] = _timed([*cmd, "--workspace", str(workspace)], ROOT)
+                wall[name], cores[name] = core_seconds(
+                    [*cmd, "--workspace", str(workspace)], ROOT, _env()
+                )
                 busy = wall[name] * args.workers - _kernel_seconds(workspace)
                 overhead[name] = busy / args.n
                 costs[name] = _costs(workspace)
