@@ -64,17 +64,22 @@ def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless Chromium for one test module (tests/test_book.py has its own, for the site)."""
+def chromium(args: list[str]) -> Iterator[Any]:
+    """Yield a headless Chromium launched with ``args``; skip without one (fail on CI)."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for one test module (tests/test_book.py has its own, for the site)."""
+    args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    yield from chromium(args)

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from autograder.config import CourseConfig
-from tests.conftest import BIN, ROOT, BookBuild
+from tests.conftest import BIN, ROOT, BookBuild, chromium
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 TEXT_SUFFIXES = {".html", ".txt", ".md", ".ipynb", ".js", ".json", ".py"}
@@ -208,7 +208,6 @@ def test_binder_installs_the_course_and_opens_chapters_as_notebooks() -> None:
     assert re.search(r"^jupytext[<>=]", requirements, re.M), "jupytext is not a requirement"
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -240,16 +239,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Chromium at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from chromium(CHROMIUM_ARGS)
 
 
 def test_reader_reaches_chapter_01_with_math_and_figures(site: str, browser) -> None:
