@@ -46,7 +46,10 @@ def make_api(config: Config) -> Any:
     from nbgrader.apps import NbGraderAPI  # imported late: nbgrader's import is slow
     from nbgrader.coursedir import CourseDirectory
 
-    # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings; they are not ours to fix.
+    # NOTE: nbgrader 0.9's gradebook adds objects to relationships before they are in the
+    # session, and SQLAlchemy 2 warns ("... not in session ...") on every grade, feedback and
+    # export. The warning is about nbgrader's code, not ours, and changes nothing it writes, so it
+    # is filtered here, where nbgrader is first imported, and for nbgrader's module only.
     warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     api.log.setLevel(logging.WARNING)

@@ -74,7 +74,11 @@ class Report:
         count = {label: sum(r.result == label for r in self.results) for label in LABELS}
         details = [f"{count['FAIL']} fail"] if count["FAIL"] else []
         details += [f"{count['to do']} wait for their function"] if count["to do"] else []
-        details += [f"{count['not run']} for its cell to run"] if count["not run"] else []
+        details += (
+            [f"{count['not run']} wait for their function's cell to run"]
+            if count["not run"]
+            else []
+        )
         of = f"; of {len(self.results)} tests, " + ", ".join(details) if details else ""
         return f"Self-check: visible tests pass for {passed:g} of {total:g} points{of}."
 

@@ -53,4 +53,6 @@ def test_a_good_toy_assignment_passes_the_cli(tmp_path: Path, capfd) -> None:
     assert main(["--course", str(tmp_path), "check", "00_toy"]) == 0
     out, err = capfd.readouterr()
     assert "solution passes all, stub fails all: ok" in out
+    # progress: what is being checked comes first, and each notebook ends with the time so far
+    assert out.startswith("checking 1 assignment(s): 00_toy") and " s so far)" in out, out
     assert "[IPKernelApp] WARNING" not in out + err and "TCP" not in out + err, err

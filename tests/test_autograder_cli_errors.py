@@ -6,7 +6,11 @@ workspace, grade anything, or end in a traceback.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +137,78 @@ def test_student_regrades_only_that_student(course: Path, tmp_path: Path, capsys
         f"no submission from 'nobody'; the students are: {first}, {second}"
         in capsys.readouterr().err
     )
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command line as an instructor runs it: its own interpreter, no warning filters of
+    pytest's, no PYTHONWARNINGS."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_a_normal_run_prints_no_warnings(course: Path, tmp_path: Path) -> None:
+    """grade, feedback, export and report, as an instructor runs them, print no warning:
+    neither nbgrader's SQLAlchemy ``SAWarning``s nor ipykernel's "running over TCP without
+    encryption" (the kernels talk over IPC). Progress goes to stderr, the tables to stdout."""
+    subs = _one_student(course, tmp_path / "subs")
+    ws = str(tmp_path / "ws")
+    runs = [
+        ("--course", str(course), "grade", TOY_ASSIGNMENT, "--workspace", ws,
+         "--submissions", str(subs), "--workers", "1"),
+        ("--course", str(course), "feedback", TOY_ASSIGNMENT, "--workspace", ws),
+        ("--course", str(course), "export", "--workspace", ws, "--to", str(tmp_path / "g.csv")),
+        ("--course", str(course), "report", TOY_ASSIGNMENT, "--workspace", ws,
+         "--out", str(tmp_path / "r.html")),
+    ]  # fmt: skip
+    for args in runs:
+        done = _cli(*args, cwd=tmp_path)
+        said = done.stdout + done.stderr
+        assert done.returncode == 0, said
+        for noise in ("Warning", "WARNING", "without encryption", "Traceback"):
+            assert noise not in said, f"{args[2]} printed {noise!r}:\n{said}"
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    """``--help`` (and each command's) answers from the parser alone: torch, NumPy, nbgrader,
+    SQLAlchemy, Dask and the Jupyter stack wait until a command needs them. (How fast that is,
+    is the closing note's figure; this is what makes it fast.)"""
+    heavy = ("torch", "numpy", "nbgrader", "sqlalchemy", "dask", "distributed", "nbformat",
+             "nbclient", "jupyter_client", "ipykernel", "pandas", "matplotlib")  # fmt: skip
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['autograder', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('autograder', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        f"print('HEAVY', [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    for args in ([], ["grade"], ["check"], ["report"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args, "--help"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout and "HEAVY []" in done.stdout, (args, done.stdout[-300:])
+
+
+def test_every_nbgrader_command_the_docs_name_exists() -> None:
+    """A command the README or the book tells an instructor to type is one nbgrader 0.9 has
+    (``nbgrader formgrader`` is not: the formgrader is a JupyterLab panel)."""
+    root = Path(__file__).resolve().parents[1]
+    texts = [root / "README.md", root / "AUTHORING.md", *sorted((root / "book").glob("*.md"))]
+    named = set()
+    for path in texts:
+        text = path.read_text()
+        # code only: fenced blocks, and inline code (which may wrap across a line)
+        code = re.findall(r"```.*?```", text, re.S)
+        code += re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        for span in code:
+            # a command: at the start of a line of code, or after && or a prompt
+            named.update(re.findall(r"(?:^|&&|\$)\s*nbgrader\s+([a-z_]+)\b", span, re.M))
+    assert "formgrader" not in named, "nbgrader 0.9 has no formgrader command"
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    for command in sorted(named):
+        done = subprocess.run([str(nbgrader), command, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "No command given" not in done.stdout, command

@@ -297,6 +297,23 @@ def test_search_finds_chapter_01(site: str, browser) -> None:
     page.close()
 
 
+def test_every_plotted_axis_is_labelled() -> None:
+    """Each figure a chapter draws with axes (not an image grid, whose axes are off) labels both
+    of them: ``set_xlabel``, and ``set_ylabel`` or tile labels along y."""
+    unlabelled = []
+    for chapter in sorted((ROOT / "book").glob("0*.md")):
+        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", chapter.read_text(), re.S)
+        for cell in cells:
+            if "plt.subplots(" not in cell:
+                continue
+            x = "set_xlabel(" in cell or '"x")' in cell
+            y = "set_ylabel(" in cell or '"y")' in cell
+            if not (x and y):
+                first = next(line for line in cell.splitlines() if "plt.subplots(" in line)
+                unlabelled.append(f"{chapter.name}: {first.strip()}")
+    assert not unlabelled, "figures with an unlabelled axis:\n" + "\n".join(unlabelled)
+
+
 def test_each_chapter_converts_to_a_notebook_with_jupytext(tmp_path: Path) -> None:
     """The chapters are MyST markdown notebooks: jupytext (the converter JupyterLab uses to open
     them) reads each one as a Python notebook with every code cell."""

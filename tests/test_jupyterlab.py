@@ -169,7 +169,9 @@ def _run_cells(page: Any, cells: Any, first: int, last: int) -> None:
         page.wait_for_timeout(150)
 
 
-def _student_session(page: Any, lab: Lab) -> str:
+def _student_session(page: Any, lab: Lab, shots: Path) -> str:
+    """The student's steps; what they saw at the self-check and at Validate is saved in
+    ``shots`` (``jupyterlab-selfcheck.png``, ``jupyterlab-validate.png``), pass or fail."""
     from playwright.sync_api import expect
 
     page.goto(f"{lab.url}/lab/tree/{CHAPTER}/{NOTEBOOK}?token={TOKEN}")
@@ -200,10 +202,13 @@ def _student_session(page: Any, lab: Lab) -> str:
     rows = [r.inner_text() for r in table.locator("tbody tr").all()]
     assert len(rows) == 11 and all("pass" in r for r in rows if "matmul_broadcast" in r), rows
     assert all("not run" in r for r in rows if "matmul_broadcast" not in r), rows
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "jupyterlab-selfcheck.png"))
 
     page.locator(".validate-button").click()
     dialog = page.locator(".jp-Dialog", has_text="Validation Results")
     dialog.wait_for(timeout=300_000)
+    page.screenshot(path=str(shots / "jupyterlab-validate.png"))
     return dialog.inner_text()
 
 
@@ -213,7 +218,7 @@ def test_a_student_solves_one_function_checks_it_and_validates(
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     shot = tmp_path / "jupyterlab-failure.png"
     try:
-        result = _student_session(page, lab)
+        result = _student_session(page, lab, tmp_path)
         failed = result.count("The following cell failed:")
         assert failed == 9, f"{failed} failing cells in the Validate dialog:\n{result[:3000]}"
         assert "Check matmul_broadcast" not in result, "the solved function's tests failed"

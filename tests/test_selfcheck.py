@@ -107,6 +107,21 @@ def test_hidden_tests_never_reach_the_selfcheck_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_visible_test_says_what_it_checks(assignment: str) -> None:
+    """Each test cell opens with a docstring: the self-check's "checks" column, and the line a
+    student reads above a failure, are taken from it."""
+    import ast
+
+    for path, source, _ in _notebooks(assignment):
+        for cell in filter(is_test, source.cells):
+            said = ast.get_docstring(ast.parse(cell.source))
+            assert said and said.startswith("Check"), (
+                f"{path.name}: {_meta(cell)['grade_id']} does not open with a docstring that "
+                "says what it checks"
+            )
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_heading_states_its_points_from_the_metadata(assignment: str) -> None:
     for path, source, released in _notebooks(assignment):
         graded = functions(source.cells)
@@ -177,7 +192,9 @@ def test_without_the_file_or_the_function_it_says_what_to_do(tmp_path: Path) -> 
     assert not report.results and "matmul_broadcast" in report.note
     report = selfcheck.check("affine_apply", namespace={}, folder=ROOT / "exercises" / CH01)
     assert {r.result for r in report.results} == {"not run"}
-    assert "not defined yet" in report.results[0].error and "for its cell to run" in str(report)
+    assert "not defined yet" in report.results[
+        0
+    ].error and "wait for their function's cell to run" in str(report)
 
 
 def test_nothing_runs_while_nbgrader_runs_the_notebook(monkeypatch: pytest.MonkeyPatch) -> None:

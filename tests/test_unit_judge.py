@@ -326,5 +326,5 @@ def test_a_reference_that_fails_its_probes_stops_the_run(toy: Any, tmp_path: Pat
         if cell["metadata"]["nbgrader"]["grade_id"] == "toy_double_solution":
             cell["source"] = "import os\n\nos._exit(1)  # the reference's answer kills the kernel"
     path.write_text(json.dumps(nb))
-    with pytest.raises(ReferenceFailed, match="toy: the reference solution fails its probes"):
+    with pytest.raises(ReferenceFailed, match="toy: the reference solution fails [0-9]+ of"):
         Judge.prepare(broken, reader.template)

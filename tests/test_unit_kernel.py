@@ -394,3 +394,39 @@ def test_a_probe_cut_off_by_its_time_limit_says_so() -> None:
     found, still = collect(run, 1, probes, {"b": [{"result": 1}]})
     assert (found, still) == ({"a": "it ran past its time limit", "b": [{"result": 1}]}, [])
     assert _why(str(found["a"])) == "it ran past its time limit"
+
+
+def test_the_reference_s_exception_is_named_and_a_student_s_is_not() -> None:
+    """A reference solution that fails its probes because the grading environment lacks a
+    module gets an error that names the module (the instructor's to fix); the same failure in a
+    student's kernel says only that it raised, since the student chooses the name and message."""
+    from autograder.grading.judge import _reference_failed
+    from autograder.messages import ProbeSpec
+    from autograder.sandboxed.probing import collect
+
+    nb = _notebook("x = 1", "probe a", "probe b")
+    missing = nbformat.v4.new_output(
+        "error", ename="ModuleNotFoundError", evalue="No module named 'scipy'", traceback=[]
+    )
+    nb.cells[1].outputs = [missing]
+    nb.cells[2].outputs = [missing]
+    run = Executed(
+        nb=nb,
+        stopped=None,
+        stopped_at=None,
+        expired=False,
+        said="",
+        failed=frozenset({1, 2}),
+        timed_out=(),
+        truncated=(),
+        snapshot=None,
+    )
+    probes = [ProbeSpec("a", "f", 1), ProbeSpec("b", "f", 1)]
+    student, _ = collect(run, 1, probes, {})
+    assert student == {"a": "it raised an exception", "b": "it raised an exception"}
+    reference, _ = collect(run, 1, probes, {}, reference=True)
+    said = "it raised ModuleNotFoundError: No module named 'scipy'"
+    assert reference == {"a": said, "b": said}
+    message = _reference_failed("toy", reference)
+    assert "fails 2 of its probes" in message and "grading environment" in message
+    assert message.count("No module named 'scipy'") == 1 and "(a, b)" in message

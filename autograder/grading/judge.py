@@ -59,9 +59,7 @@ class Judge:
                 found = probe_reference(template, trusted, text, Path(cwd))
             failed = {name: why for name, why in found.items() if isinstance(why, str)}
             if failed:
-                raise ReferenceFailed(
-                    f"{trusted.name}: the reference solution fails its probes: {failed}"
-                )
+                raise ReferenceFailed(_reference_failed(trusted.name, failed))
             expected[trusted.name] = {name: r for name, r in found.items() if isinstance(r, list)}
         return Judge(probes, expected, _mutants(source, probes))
 
@@ -152,6 +150,24 @@ NO_RESULTS = (
     (r".*results", "its results were not what the probe runner writes"),
     (r"", "it stopped with an error"),
 )
+
+
+def _reference_failed(notebook: str, failed: dict[str, str]) -> str:
+    """The instructor's message for a reference solution that fails its own probes: each reason
+    once (an exception with its message, a module missing from the grading environment named),
+    with the probes it stopped."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in failed.items():
+        by_reason.setdefault(why, []).append(name)
+    lines = [
+        f"{notebook}: the reference solution fails {len(failed)} of its probes, so nothing was"
+        " graded. This is a problem of the course or of the grading environment (a module"
+        " missing where the kernels run, say), not of any student:"
+    ]
+    for why, names in by_reason.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        lines.append(f"  {why} ({shown})")
+    return "\n".join(lines)
 
 
 def _why(reason: str) -> str:

@@ -91,10 +91,12 @@ def exchange(
 
 
 def collect(
-    run: Executed, first: int, left: list[ProbeSpec], written: Found
+    run: Executed, first: int, left: list[ProbeSpec], written: Found, reference: bool = False
 ) -> tuple[Found, list[ProbeSpec]]:
     """The verdict data of the probes whose cells (from ``first`` on) ran, and the probes that
-    a stop of the kernel before their cell left undone."""
+    a stop of the kernel before their cell left undone. For the ``reference`` solution (the
+    course's own code, so trusted) an exception is named with its message: a module missing
+    from the grading environment is then named in the error the instructor sees."""
     found: Found = {}
     stop = run.stopped_at
     if stop is not None and stop < first:  # the kernel stopped before any probe
@@ -110,6 +112,9 @@ def collect(
             found[p.name] = "it did not run"
         elif any(t.startswith(f"cell {index} ") for t in run.timed_out):
             found[p.name] = "it ran past its time limit"
+        elif reference and errors:
+            error = errors[0]
+            found[p.name] = f"it raised {error.get('ename')}: {error.get('evalue')}"[:300]
         elif errors or index in run.failed:
             # NOTE: not the exception's name or message: the student chooses those
             found[p.name] = "it raised an exception"
@@ -176,6 +181,7 @@ def run_probes(
     confined: Sandbox,
     budget: Budget,
     only: list[ProbeSpec] | None = None,
+    reference: bool = False,
 ) -> Found:
     """Each probe's records as the sandboxed kernel wrote them (checked for form, not trusted),
     or the reason it has none, from fresh kernels that run the setup and answer cells and then
@@ -183,7 +189,7 @@ def run_probes(
     next kernel runs those after it. All draw on ``budget``, the notebook's.
 
     Raises :class:`autograder.sandboxed.kernel.GraderFailure` when a kernel fails before the
-    answer cells, twice."""
+    answer cells, twice. ``reference``: see :func:`collect`."""
     import nbformat
 
     released = nbformat.reads(trusted.release, as_version=4)
@@ -215,6 +221,6 @@ def run_probes(
             why = run.stopped[1] if run.stopped else "the answer cells did not run"
             found.update({p.name: f"the answer cells did not run: {why}" for p in left})
             break
-        done, left = collect(run, first, left, written)
+        done, left = collect(run, first, left, written, reference)
         found.update(done)
     return found

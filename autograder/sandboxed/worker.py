@@ -205,7 +205,9 @@ def probe_reference(
     given = answers(read_submission(text), nbformat.reads(trusted.release, as_version=4))
     budget = Budget(task.notebook_timeout)
     try:
-        return run_probes(task, trusted, given, cwd, sandbox(task.isolation), budget)
+        return run_probes(
+            task, trusted, given, cwd, sandbox(task.isolation), budget, reference=True
+        )
     except GraderFailure as err:
         return {p.name: f"the grader failed: {err}" for p in trusted.probes}
 
