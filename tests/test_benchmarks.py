@@ -74,3 +74,18 @@ def test_optimizers_benchmark_prints_ratios() -> None:
         assert {"ours", "foreach=True"} <= variants.keys()
         assert all(value > 0 for value in variants.values())
     assert "the gap:" in stdout
+
+
+def test_warm_kernel_benchmark_prints_its_ratio_and_the_same_sandbox() -> None:
+    """Both modes start a kernel; the run fails when the warm kernel's view of its sandbox (user,
+    root, hostname, files, network, read-only system) differs from the cold one's."""
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/warm_kernel.py", "--n", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if proc.stdout.startswith("skipped"):
+        return  # not root, or no bubblewrap: there is no anchor to compare with
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[2:4]}
+    assert rows["cold"][-1] == "1.00x" and float(rows["warm"][-1].rstrip("x")) > 0
+    assert "warm view:" in proc.stdout and '"host": "sandbox"' in proc.stdout
