@@ -369,6 +369,14 @@ def test_a_noisy_cell_on_a_starved_machine_keeps_its_outputs(tmp_path: Path) -> 
     assert "out 599" in _text(run, 1) and _text(run, 2) == "next\n"
 
 
+def _ran(nb: Any, failed: set[int], timed_out: tuple[str, ...] = ()) -> Executed:
+    """A run of ``nb`` that went to its end, with ``failed`` cells and ``timed_out`` interrupts."""
+    return Executed(
+        nb=nb, stopped=None, stopped_at=None, expired=False, said="", failed=frozenset(failed),
+        timed_out=timed_out, truncated=(), snapshot=None,
+    )  # fmt: skip
+
+
 def test_a_probe_cut_off_by_its_time_limit_says_so() -> None:
     """An interrupted probe cell has an error output like any failing cell, but the reason the
     judge shows is the time limit, not an error of the student's."""
@@ -379,17 +387,7 @@ def test_a_probe_cut_off_by_its_time_limit_says_so() -> None:
     nb = _notebook("x = 1", "probe a", "probe b")
     interrupt = nbformat.v4.new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])
     nb.cells[1].outputs = [interrupt]
-    run = Executed(
-        nb=nb,
-        stopped=None,
-        stopped_at=None,
-        expired=False,
-        said="",
-        failed=frozenset({1}),
-        timed_out=("cell 1 after 40 s (wall clock)",),
-        truncated=(),
-        snapshot=None,
-    )
+    run = _ran(nb, failed={1}, timed_out=("cell 1 after 40 s (wall clock)",))
     probes = [ProbeSpec("a", "f", 1), ProbeSpec("b", "f", 1)]
     found, still = collect(run, 1, probes, {"b": [{"result": 1}]})
     assert (found, still) == ({"a": "it ran past its time limit", "b": [{"result": 1}]}, [])
@@ -410,17 +408,7 @@ def test_the_reference_s_exception_is_named_and_a_student_s_is_not() -> None:
     )
     nb.cells[1].outputs = [missing]
     nb.cells[2].outputs = [missing]
-    run = Executed(
-        nb=nb,
-        stopped=None,
-        stopped_at=None,
-        expired=False,
-        said="",
-        failed=frozenset({1, 2}),
-        timed_out=(),
-        truncated=(),
-        snapshot=None,
-    )
+    run = _ran(nb, failed={1, 2})
     probes = [ProbeSpec("a", "f", 1), ProbeSpec("b", "f", 1)]
     student, _ = collect(run, 1, probes, {})
     assert student == {"a": "it raised an exception", "b": "it raised an exception"}
