@@ -117,6 +117,7 @@ class TaskResult:
     seconds_total: float = 0.0  # the whole task inside the worker
     worker: str = ""  # host:pid that ran it
     isolation: str = ""  # how the kernels were confined: autograder.sandboxed.sandbox.Sandbox.mode
+    kernels: str = ""  # how they started: "warm" (forked) or "cold (why)"; not in the ledger
     graded_at: str = ""  # when the ledger recorded it (ISO 8601, UTC); "" until then
     skipped: bool = False  # already graded with the same files: taken from the ledger, not run
 

@@ -80,8 +80,11 @@ def _outcomes(workspace: Path) -> dict[str, tuple[str, dict[str, tuple[float, fl
 @pytest.fixture(scope="module")
 def serial(toy_class: ToyClass, tmp_path_factory: pytest.TempPathFactory) -> Path:
     workspace = tmp_path_factory.mktemp("serial")
-    _grade(toy_class, workspace, workers=1)
+    _RESULTS[workspace] = _grade(toy_class, workspace, workers=1)
     return workspace
+
+
+_RESULTS: dict[Path, dict[str, TaskResult]] = {}  # what each module-scoped run returned
 
 
 def test_every_status_comes_from_a_real_submission(toy_class: ToyClass, serial: Path) -> None:
@@ -127,6 +130,38 @@ def test_a_dask_local_cluster_equals_serial(
     workers = {row.worker for row in _ledger(tmp_path).values()}
     assert len(workers) == 2, f"both Dask workers should have graded: {workers}"
     assert all(not r.skipped for r in results.values())
+    # the worker plugin gives each Dask worker its zygote: its kernels start as this process's do
+    assert _kernels(results) == _kernels(_RESULTS[serial])
+
+
+def _kernels(results: dict[str, TaskResult]) -> set[str]:
+    return {r.kernels for r in results.values() if r.kernels}
+
+
+def test_serial_and_pool_kernels_are_warm_where_this_machine_forks_them(serial: Path) -> None:
+    from autograder.sandboxed import warm
+    from autograder.sandboxed.worker import sandbox
+
+    why = warm.cold_because(sandbox("auto"))
+    if why is not None:
+        pytest.skip(f"kernels start cold here: {why}")
+    assert _kernels(_RESULTS[serial]) == {"warm"}
+
+
+def test_cold_kernels_give_the_warm_grades_and_the_summary_says_why(
+    toy_class: ToyClass, serial: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cold path still works: asked for (as where forking is impossible), each submission
+    gets a fresh interpreter, the grades are the same, and the summary says so and why."""
+    from autograder.grading.grade import grade_run
+
+    monkeypatch.setenv("AUTOGRADER_KERNELS", "cold")
+    config = GradingConfig(workers=2)
+    run = grade_run(toy_class.course, tmp_path, TOY_ASSIGNMENT, toy_class.submissions, config)
+    assert _outcomes(tmp_path) == _outcomes(serial)
+    said = {r.kernels for r in run.results if r.kernels}
+    assert said == {"cold (AUTOGRADER_KERNELS=cold)"}, said
+    assert "kernels: cold (AUTOGRADER_KERNELS=cold)" in run.summary, run.summary
 
 
 def test_regrading_skips_what_is_unchanged_and_force_regrades(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandboxed.sandbox import Limits, detect, reap, wrap
+from autograder.sandboxed.sandbox import Limits, Sandbox, detect, reap, wrap
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -54,13 +54,61 @@ found["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
 try:
     input()
     found["stdin"] = "read"
-except EOFError:
-    found["stdin"] = "EOF"
+except Exception as err:  # EOFError in a process, StdinNotImplementedError in a kernel
+    found["stdin"] = type(err).__name__
 print(json.dumps(found))
 """
 
 
-def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Path) -> None:
+def _run(
+    kind: str, sandbox: Sandbox, code: str, args: list[str], private: Path, workdir: Path
+) -> str:
+    """Run ``code`` with ``args`` in ``sandbox``: as a process under :func:`wrap` ("cold"), or as
+    the one cell of a kernel forked from this process's zygote ("warm"); return what it printed."""
+    if kind == "cold":
+        done = subprocess.run(
+            wrap(sandbox, [sys.executable, "-c", code, *args], private, workdir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    import nbformat
+
+    from autograder.sandboxed import warm
+    from autograder.sandboxed.clock import TimeLimits
+    from autograder.sandboxed.kernel import run_notebook
+
+    if warm.zygote(sandbox) is None:
+        pytest.skip(f"kernels start cold here: {warm.kernels(sandbox)}")
+    shutil.rmtree(private)  # run_notebook makes it
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        }
+    )
+    nb.cells = [nbformat.v4.new_code_cell(f"import sys\nsys.argv = {['-c', *args]!r}\n{code}")]
+    ran = run_notebook(
+        nb,
+        {"metadata": {"path": str(workdir)}},
+        "python3",
+        TimeLimits.of(30, 60),
+        sandbox,
+        private=private,
+    )
+    assert not ran.failed, ran.nb.cells[0].outputs
+    return "".join(o.get("text", "") for o in ran.nb.cells[0].outputs)
+
+
+KINDS = ["cold", "warm"]  # the kernel a submission gets: a fresh process, or a zygote's fork"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(
+    kind: str, tmp_path: Path
+) -> None:
     sandbox = detect(Limits(memory_bytes=3 * 2**30, processes=64)).for_worker()
     assert sandbox.isolated
     private, workdir = tmp_path / "kernel" / "sandbox", tmp_path / "work"
@@ -74,18 +122,10 @@ def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Pa
     server = socket.create_server(("127.0.0.1", 0))
     threading.Thread(target=lambda: connections.append(server.accept()), daemon=True).start()
     solutions = ROOT / "solutions" / "01_linear_algebra" / "linear_algebra.ipynb"
-    argv = [sys.executable, "-c", PROBE, str(solutions), str(workspace)]
-    argv += [str(server.getsockname()[1]), str(private)]
-    done = subprocess.run(
-        wrap(sandbox, argv, private, workdir),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    args = [str(solutions), str(workspace), str(server.getsockname()[1]), str(private)]
+    printed = _run(kind, sandbox, PROBE, args, private, workdir)
     server.close()
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    found = json.loads(printed.strip().splitlines()[-1])
     assert found["cwd"] == "/submission" and found["files"] == ["data.txt"]
     assert not found["solutions_visible"] and not found["workspace_visible"]
     assert found["network"] != "connected" and not connections
@@ -97,13 +137,14 @@ def test_a_sandboxed_process_sees_and_reaches_nothing_it_should_not(tmp_path: Pa
         "RLIMIT_NPROC": 64,
         "RLIMIT_FSIZE": Limits().file_bytes,
     }
-    assert found["processes"] <= 3  # bubblewrap's init, the shell it became, and the probe
-    assert found["stdin"] == "EOF"
+    assert found["processes"] <= 3  # the namespace's init, a shell (cold), and the probe
+    assert found["stdin"] == ("EOFError" if kind == "cold" else "StdinNotImplementedError")
     if os.geteuid() == 0:
         assert found["uid"] == sandbox.uid != 0
 
 
-def test_a_daemon_dies_with_its_sandbox(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_daemon_dies_with_its_sandbox(kind: str, tmp_path: Path) -> None:
     sandbox = detect().for_worker()
     private, workdir = tmp_path / "kernel" / "sandbox", tmp_path / "work"
     private.mkdir(parents=True)
@@ -114,8 +155,7 @@ def test_a_daemon_dies_with_its_sandbox(tmp_path: Path) -> None:
         f"subprocess.Popen(['sh', '-c', 'sleep 600; : {marker}'], start_new_session=True)\n"
         "print('started', flush=True)\n"
     )
-    argv = [sys.executable, "-c", daemon]
-    subprocess.run(wrap(sandbox, argv, private, workdir), timeout=60, check=False)
+    _run(kind, sandbox, daemon, [], private, workdir)
     reap(sandbox.uid)
     alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
     assert alive.stdout.strip() == "", f"left behind: {alive.stdout}"

@@ -164,7 +164,11 @@ class Dask:
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
-        # No warm-up round: each worker does the heavy imports in its first task and keeps them.
+        # No warm-up round: each worker does the heavy imports in its first task and keeps them,
+        # but its zygote (warm kernels) starts now, on each worker, with the plugin
+        from autograder.grading.zygotes import Zygotes
+
+        self.client.register_plugin(Zygotes())
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:

@@ -195,7 +195,24 @@ def grade_run(
     ordered = [results[s] for s in students]
     skipped = sum(r.skipped for r in ordered)
     text = summary(stats, skipped, time.monotonic() - started)
-    return GradeRun(ordered, stats, f"{text}\nisolation: {isolation}", isolation)
+    text += f"\nisolation: {isolation}\nkernels: {_kernels(ordered, options.isolation)}"
+    return GradeRun(ordered, stats, text, isolation)
+
+
+def _kernels(results: list[TaskResult], asked: str) -> str:
+    """How this run's kernels started, as the workers said: warm (forked from each worker's
+    zygote) or cold, and why; where none ran, what this machine would do."""
+    said: dict[str, int] = {}
+    for result in results:
+        if result.kernels and not result.skipped:
+            said[result.kernels] = said.get(result.kernels, 0) + 1
+    if not said:
+        from autograder.sandboxed import warm
+        from autograder.sandboxed.worker import sandbox
+
+        return warm.describe(sandbox(asked if asked in ("limits", "none") else "auto"))
+    named = {"warm": "warm, each forked from its worker's zygote and sandboxed before it starts"}
+    return "; ".join(f"{named.get(k, k)}: {n} submission(s)" for k, n in sorted(said.items()))
 
 
 def grade(

@@ -98,13 +98,19 @@ class Budget:
 PHASES = ("sandbox", "kernel start", "setup cells", "cells", "probes")
 
 
+#: The names (``/proc/<pid>/comm``) of the sandbox's own processes: bubblewrap, and a warm
+#: kernel's init (its disk guard is named too; see :func:`is_disk_guard`).
+SANDBOXING = (b"bwrap", b"sandbox-init")
+GUARD_NAME = b"disk-guard"
+
+
 def sandbox_processes(pid: int) -> frozenset[int]:
     """The processes of the tree under ``pid`` that are the sandbox's, not the kernel's:
     bubblewrap's and the disk guard's (found when the kernel has started)."""
     found = sample(pid)
     if found is None:
         return frozenset()
-    return frozenset(p for p in found.cpus if is_disk_guard(p) or _command(p) == b"bwrap")
+    return frozenset(p for p in found.cpus if is_disk_guard(p) or _command(p) in SANDBOXING)
 
 
 def _command(pid: int) -> bytes:
@@ -117,7 +123,10 @@ def _command(pid: int) -> bytes:
 
 def is_disk_guard(pid: int) -> bool:
     """Whether process ``pid`` is the disk guard (:mod:`autograder.sandboxed.disk_guard`), which
-    :func:`autograder.sandboxed.sandbox.wrap` puts in front of the kernel."""
+    :func:`autograder.sandboxed.sandbox.wrap` puts in front of the kernel, or a warm kernel's
+    (a fork of the zygote, named so: :mod:`autograder.sandboxed.zygote`)."""
+    if _command(pid) == GUARD_NAME:
+        return True
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +93,26 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
     import zmq
     from jupyter_client.manager import AsyncKernelManager
 
+    from autograder.sandboxed import warm
+
     class SandboxedKernelManager(AsyncKernelManager):
+        forked: tuple | None = None  # (zygote, sandbox, private, workdir) for a warm kernel
+
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             kernel = [*super().format_kernel_cmd(extra_arguments), SEED_BEFORE_FIRST_CELL]
-            return wrap(sandbox, kernel, private, workdir)
+            return kernel if self.forked else wrap(sandbox, kernel, private, workdir)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+            # NOTE: an IPython kernel is forked warm from the worker's zygote where this machine
+            # allows it (autograder.sandboxed.warm); any other kernel starts cold, in bubblewrap
+            found = warm.zygote(sandbox) if _is_ipykernel(self.kernel_spec.argv) else None
+            if found is not None and self.provisioner is None:
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                self.forked = (found, sandbox, private, workdir)
+                self.provisioner = warm.ForkedProvisioner(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
+            return await super()._async_pre_start_kernel(**kw)
 
         def _context_default(self) -> Any:
             context = zmq.asyncio.Context()
@@ -103,6 +120,17 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
             return context
 
     return SandboxedKernelManager
+
+
+def _is_ipykernel(argv: list[str]) -> bool:
+    """Whether a kernelspec's command is the IPython kernel of this interpreter."""
+    import sys
+
+    return argv[1:3] == ["-m", "ipykernel_launcher"] and argv[0] in (
+        "python",
+        "python3",
+        sys.executable,
+    )
 
 
 def _executor(

@@ -260,6 +260,12 @@ def _guard(sandbox: Sandbox, private: Path, workdir: Path) -> list[str]:
     return disk_guard.command(report, limits.private_files, watches, namespace=sandbox.isolated)
 
 
+def prepare(sandbox: Sandbox, private: Path, workdir: Path) -> None:
+    """What :func:`wrap` does to the host's folders before an isolated kernel starts, for a kernel
+    that starts another way (:mod:`autograder.sandboxed.warm`)."""
+    _share(private, workdir, sandbox.uid, own_workdir=False)
+
+
 def _share(private: Path, workdir: Path, uid: int | None, own_workdir: bool) -> None:
     """The kernel's private folder becomes its user's own; the submission's files, readable."""
     private.parent.chmod(0o711)

@@ -55,8 +55,9 @@ def warm_up() -> int:
     import nbgrader.utils  # noqa: F401
 
     import autograder.sandboxed.execute_cells  # noqa: F401
+    from autograder.sandboxed import warm
 
-    sandbox("auto")
+    warm.zygote(sandbox("auto"), wait=False)  # its imports start now, beside the worker's
     return os.getpid()
 
 
@@ -246,6 +247,8 @@ def run_task(task: GradeTask) -> TaskResult:
             notebooks=tuple(refused(t, task.refused) for t in task.trusted),
         )
     warm_up()
+    from autograder.sandboxed import warm
+
     confined = sandbox(task.isolation)
     if task.isolation == "bwrap" and not confined.isolated:
         return failed(task, "a sandbox was required, but this worker has no bubblewrap")
@@ -270,4 +273,5 @@ def run_task(task: GradeTask) -> TaskResult:
         seconds_total=time.perf_counter() - started,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         isolation=confined.mode,
+        kernels=warm.kernels(confined),
     )

@@ -62,6 +62,7 @@ class Batch:
     honest_first: TaskResult  # the honest student, graded by the earlier run
     results: dict[str, TaskResult]  # the hostile batch, by student
     isolation: str
+    kernels: str  # the summary's line on how the hostile batch's kernels started
     seconds: float  # the hostile run's wall time
     received: list[tuple[str, str, bytes]]  # what reached the host's server
     gradebook: dict[str, tuple[float, float]]  # student -> (score, max score) after the batch
@@ -144,11 +145,27 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
         honest_first=first.results[0],
         results={r.student: r for r in run.results},
         isolation=run.isolation,
+        kernels=run.summary.split("kernels: ")[-1],
         seconds=seconds,
         received=list(listener.received),
         gradebook=_gradebook(ws, students),
         uids=_sandbox_uids(workspace),
     )
+
+
+@needs_sandbox
+def test_the_batch_ran_on_warm_kernels_where_this_machine_forks_them(batch: Batch) -> None:
+    """Where the grader may fork kernels (root, Linux, bubblewrap), every attack below ran in a
+    kernel forked from its worker's zygote: the sandbox's tests are the warm path's tests."""
+    from autograder.sandboxed import warm
+    from autograder.sandboxed.worker import sandbox
+
+    why = warm.cold_because(sandbox("auto"))
+    if why is not None:
+        pytest.skip(f"kernels start cold here: {why}")
+    assert batch.kernels.startswith("warm") and "cold" not in batch.kernels, batch.kernels
+    graded = [r for r in batch.results.values() if r.status != "refused"]
+    assert graded and {r.kernels for r in graded} == {"warm"}, {r.kernels for r in graded}
 
 
 # ---- one test per attack -----------------------------------------------------------------------
