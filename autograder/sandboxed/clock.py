@@ -234,10 +234,19 @@ class Stopwatch:
     sleeps waits for no CPU and meets the backstop as before.
     """
 
-    def __init__(self, kernel: Kernel | None, cpu_limit: float | None, wall_limit: float) -> None:
+    def __init__(
+        self,
+        kernel: Kernel | None,
+        cpu_limit: float | None,
+        wall_limit: float,
+        start: Sample | None = None,
+    ) -> None:
+        """``start``: a sample of the kernel taken just now (the last cell's end), if there is
+        one; each sample reads all of ``/proc``, and a cell costs one of them, not three."""
         self.kernel, self.cpu_limit, self.wall_limit = kernel, cpu_limit, wall_limit
         self.started = self.looked = time.monotonic()
-        self.start = kernel.sample() if kernel is not None else None
+        self.start = start or (kernel.sample() if kernel is not None else None)
+        self.now = self.start  # the last sample taken
         self.cpu = 0.0  # the most seen: a child that ends moves its time to its parent
         self.longest = 0.0  # the longest wait for a CPU seen so far (of one process)
         self.waited = 0.0  # what of it is left out of the wall-clock time
@@ -247,6 +256,7 @@ class Stopwatch:
         step, self.looked = time.monotonic() - self.looked, time.monotonic()
         wall = self.looked - self.started
         now = self.kernel.sample() if self.kernel is not None else None
+        self.now = now or self.now
         if self.start is None or now is None:
             return (wall if self.start is None else self.cpu), wall - self.waited
         self.cpu = max(self.cpu, now.cpu - self.start.cpu)

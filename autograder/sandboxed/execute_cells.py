@@ -215,7 +215,7 @@ class GradingExecute(Execute):
             probe = self.probe_from is not None and index >= self.probe_from
             self.budget.spend("setup cells" if setup else "probes" if probe else "cells", cpu)
             self.in_cells += cpu
-            self.last = self.kernel.sample() if self.kernel is not None else self.last
+            self.last = watch.now or self.last
 
     def account(self) -> None:
         """Once the kernel has ended: record what its sandbox and its start-up used."""
@@ -231,8 +231,8 @@ class GradingExecute(Execute):
             self.kernel = Kernel.of(getattr(getattr(self.km, "provisioner", None), "pid", None))
             self.sandboxing = sandbox_processes(self.kernel.pid) if self.kernel else frozenset()
         if setup:
-            return Stopwatch(self.kernel, None, self.limits.setup)
-        return Stopwatch(self.kernel, *self.budget.cell_limits(self.limits.cell))
+            return Stopwatch(self.kernel, None, self.limits.setup, self.last)
+        return Stopwatch(self.kernel, *self.budget.cell_limits(self.limits.cell), self.last)
 
     def _run(self, cell: Any, resources: Any, index: int, setup: bool) -> Any:
         name = cell_name(cell, index)

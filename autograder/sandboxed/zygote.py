@@ -252,6 +252,37 @@ def _fork(request: dict, fds: list[int], channel: socket.socket) -> int:
     return pid
 
 
+def warm_up() -> None:
+    """First uses that would cost every kernel again, done once here: the probes call each
+    function on the ``meta`` device too, whose first uses import hundreds of modules (a second
+    of CPU); torch's first error costs half a second (its C++ unwinding tables are read then).
+    So: a few common operations, with autograd, in both float types and on ``meta``, and one
+    error. Deterministic (no generator is drawn from), and still one thread after it (``serve``
+    reports the count), so that a fork copies all there is."""
+    import torch
+    import torch.nn.functional as F
+
+    with contextlib.suppress(RuntimeError):
+        torch.broadcast_shapes((2,), (3,))
+    for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
+        x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
+        w, flat = torch.ones(2, 2, 2, 2, dtype=dtype, device=device), x.flatten(1)
+        grid = torch.zeros(2, 2, 2, 2, dtype=dtype, device=device)
+        outputs = [
+            flat @ flat.T, torch.einsum("bchw,bchw->b", x, x), F.conv2d(x, w, padding=1),
+            F.conv_transpose2d(x, w), F.conv1d(flat[:, None], w[:1, :1, 0]), F.unfold(x, 2),
+            F.grid_sample(x, grid, align_corners=False), F.max_pool2d(x, 2), F.avg_pool2d(x, 2),
+            F.softmax(x, -1), F.log_softmax(x, -1), torch.tanh(x), torch.sigmoid(x), F.relu(x),
+            F.linear(flat, flat), F.batch_norm(x, None, None, training=True),
+            F.layer_norm(x, (4,)), F.mse_loss(x, x), F.binary_cross_entropy(torch.sigmoid(x), x),
+            F.cross_entropy(flat, torch.zeros(2, dtype=torch.long, device=device)),
+            torch.linalg.norm(flat, dim=1), torch.cumsum(x, 0), torch.where(x > 0, x, -x),
+            torch.exp(x), torch.log1p(x.abs()), x.sum(dim=(1, 2)), x.mean(), x.var(), x.max(),
+        ]  # fmt: skip
+        if device == "cpu":
+            sum(out.sum() for out in outputs).backward()
+
+
 def serve(fd: int) -> None:
     """Answer the worker's requests until it goes; each answer passes the guard's pidfd."""
     # NOTE: no PR_SET_PDEATHSIG here: it fires when the *thread* that started the zygote ends,
@@ -259,6 +290,7 @@ def serve(fd: int) -> None:
     # worker has gone (its guards then stop their kernels: their parent is gone)
     for name in IMPORTS:
         __import__(name)
+    warm_up()
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     channel.sendall(json.dumps({"ready": os.getpid(), "threads": threads}).encode())
