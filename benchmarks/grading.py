@@ -1,14 +1,18 @@
 """Grading throughput: nbgrader's own batch autograde against ours, measured in the same run.
 
-    python benchmarks/grading.py [--n 32] [--workers 2] [--profile]
+    python benchmarks/grading.py [--n 32] [--workers 2] [--assignment A] [--runs abcde] [--profile]
 
-Generates N synthetic submissions of chapter 01's exercise (correct, partial, wrong and erroring
-in turn), prepares one workspace, and grades copies of it three ways, each as a fresh process:
+Generates N synthetic submissions of an assignment's exercise (chapter 01's by default; correct,
+partial, wrong and erroring in turn), prepares one workspace, and grades copies of it in each of
+these ways (``--runs`` picks some), each as a fresh process:
 
     (a) ``nbgrader autograde 01_linear_algebra``, one submission after another (the anchor);
-    (b) ``python -m autograder grade --workers 2``, the local process pool;
+    (b) ``python -m autograder grade --workers 2``, the local process pool, with warm kernels
+        where this machine forks them (``autograder.sandboxed.warm``);
     (c) ``python -m autograder grade --dask-local 2``, a Dask LocalCluster on loopback;
-    (d) (b) with ``--no-sandbox``: what the bubblewrap sandbox costs is (b) minus (d).
+    (d) (b) with ``--no-sandbox`` (and so cold kernels, outside bubblewrap);
+    (e) (b) with ``AUTOGRADER_KERNELS=cold``: every kernel a fresh interpreter in bubblewrap, as
+        the grader started them before warm kernels.
 
 It prints submissions per second, the speed-ups (b)/(a) and (c)/(a), and the overhead per
 submission beyond the notebooks' own execution (kernel start to kernel exit, as the workers
@@ -41,7 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-ASSIGNMENT = "01_linear_algebra"
+ASSIGNMENT = "01_linear_algebra"  # the default; --assignment picks another
 MIX = ["correct", "partial", "wrong", "erroring"]
 
 sys.path.insert(0, str(ROOT))
@@ -105,6 +109,38 @@ def breakdown(runs: list[str], cores: dict[str, float], costs: dict[str, dict], 
     print(f"10,000 submissions of {ASSIGNMENT}, in core-hours: {hours}")
 
 
+def scale(
+    anchor: str, cores: dict[str, float], costs: dict[str, dict], partial: dict, n: int
+) -> None:
+    """What a run pays once (start-up: workers, zygotes, the reference's probes, the mutants the
+    judge names misconceptions with) and what each submission adds, from the same command on N
+    and on N/4 submissions; the goals against them; 10,000 submissions in core-hours."""
+    if not partial:
+        return
+    per = cores[anchor] / n  # nbgrader pays the same for every submission
+    print(f"\nwhat each submission adds, and what a run pays once ({n} against {n // 4})")
+    print(
+        f"{'run':<34}{'fixed s':>9}{'per sub':>9}{'floor':>9}{'/floor':>8}{'ours':>8}{'vs (a)':>8}"
+    )
+    hours = [f"{anchor[:3]} {per * 10_000 / 3600:.1f}"]
+    for name, quarter in partial.items():
+        each = (cores[name] - quarter) / (n - n // 4)
+        fixed = cores[name] - n * each
+        floor = (costs[name].get("cells", 0.0) + costs[name].get("probes", 0.0)) / n
+        kernel = sum(costs[name].get(p, 0.0) for p in ("sandbox", "kernel start", "setup cells"))
+        ours = each - floor - kernel / n  # the worker, the coordinator: the grader's own
+        print(
+            f"{name:<34}{fixed:>9.1f}{each:>9.3f}{floor:>9.3f}{each / floor:>7.2f}x"
+            f"{ours:>8.3f}{per / each:>7.2f}x"
+        )
+        hours.append(f"{name[:3]} {(fixed + each * 10_000) / 3600:.1f}")
+    print("ours: what a submission adds beyond its cells, probes, sandbox and kernel start")
+    print(
+        f"10,000 submissions of {ASSIGNMENT}, fixed cost included, in core-hours: "
+        + "; ".join(hours)
+    )
+
+
 def _scores(workspace: Path) -> dict[str, float]:
     """Student -> score, from nbgrader's gradebook (whoever wrote it)."""
     with sqlite3.connect(workspace / "gradebook.db") as db:
@@ -157,7 +193,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="submissions (default 32)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="profile a serial run instead")
+    parser.add_argument("--assignment", default=ASSIGNMENT)
+    parser.add_argument("--runs", default="abcde", help="which runs, by letter (default abcde)")
     args = parser.parse_args()
+    globals()["ASSIGNMENT"] = args.assignment
     course = CourseConfig(root=ROOT)
     adopt_orphans()
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
@@ -180,8 +219,14 @@ def main() -> None:
                 str(args.workers),
                 "--no-sandbox",
             ],
+            f"(e) ours, {args.workers} workers, cold kernels": [
+                *ours,
+                "--workers",
+                str(args.workers),
+            ],
         }
-        wall, scores, overhead, cores, costs = {}, {}, {}, {}, {}
+        runs = {name: cmd for name, cmd in runs.items() if name[1] in args.runs}
+        wall, scores, overhead, cores, costs, partial = {}, {}, {}, {}, {}, {}
         for name, cmd in runs.items():
             workspace = Path(tmp) / name[1]
             shutil.copytree(base, workspace)
@@ -192,9 +237,20 @@ def main() -> None:
             if name.startswith("(a)"):
                 wall[name], cores[name] = core_seconds(cmd, workspace, _env())
             else:
+                env = _env() if name[1] != "e" else {**_env(), "AUTOGRADER_KERNELS": "cold"}
                 wall[name], cores[name] = core_seconds(
-                    [*cmd, "--workspace", str(workspace)], ROOT, _env()
+                    [*cmd, "--workspace", str(workspace)], ROOT, env
                 )
+                if name[1] in "be" and args.n >= 8:  # again on a quarter: the fixed cost
+                    quarter = Path(tmp) / f"{name[1]}-quarter"
+                    shutil.copytree(base, quarter)
+                    (quarter / "nbgrader_config.py").write_text(
+                        config_file_text(Workspace(quarter, course).config())
+                    )
+                    for student in sorted((quarter / "submitted").iterdir())[args.n // 4 :]:
+                        shutil.rmtree(student)
+                    run = [*cmd, "--workspace", str(quarter)]
+                    partial[name] = core_seconds(run, ROOT, env)[1]
                 busy = wall[name] * args.workers - _kernel_seconds(workspace)
                 overhead[name] = busy / args.n
                 costs[name] = _costs(workspace)
@@ -213,15 +269,20 @@ def main() -> None:
             f"{name:<34} {wall[name]:>8.1f} {args.n / wall[name]:>8.3f} "
             f"{wall[anchor] / wall[name]:>8.2f}x {extra}"
         )
-    b, c, d = list(runs)[1:]
-    print(f"Dask against the local pool: {wall[b] / wall[c]:.2f}x the pool's throughput")
-    cost = (wall[b] - wall[d]) * args.workers / args.n
-    print(
-        f"sandbox: (b) takes {wall[b] / wall[d]:.2f}x the time of (d); "
-        f"{cost:.2f} core-seconds per submission"
-    )
+    named = {name[1]: name for name in runs}
+    b, c, d, e = (named.get(k) for k in "bcde")
+    if b and c:
+        print(f"Dask against the local pool: {wall[b] / wall[c]:.2f}x the pool's throughput")
+    if b and d:
+        print(f"(b) takes {wall[b] / wall[d]:.2f}x the time of (d), which has no sandbox")
+    if b and e:
+        print(
+            f"warm kernels against cold: {wall[e] / wall[b]:.2f}x the throughput, "
+            f"{cores[e] / cores[b]:.2f}x less CPU"
+        )
     print("overhead/sub: core-seconds per submission not spent in a kernel running the notebook")
     breakdown(list(runs), cores, costs, args.n)
+    scale(anchor, cores, costs, partial, args.n)
     print(f"same score for every student in all {len(runs)} runs: {'yes' if agree else 'NO'}")
     if not agree:
         raise SystemExit(1)

@@ -1,23 +1,20 @@
-"""What a warm, forked kernel would cost, against the cold sandboxed kernel a submission gets today.
+"""What a warm kernel costs against a cold one: the grader's own two paths, in the same run.
 
     python benchmarks/warm_kernel.py [--n 8]
 
-Issue 16's design question, measured before it is built. Both modes start ``--n`` kernels one after
-another, run one cell in each (it imports torch and reports what the kernel can see), and shut it
-down. Each mode runs as a command of its own, measured in a control group
-(:func:`benchmarks._cost.core_seconds`), so every process it starts is counted:
+Both modes run ``--n`` one-cell notebooks one after another through the grader's
+:func:`autograder.sandboxed.kernel.run_notebook`, in this machine's sandbox; the cell imports
+torch and reports what the kernel can see. Each mode runs as a command of its own, measured in a
+control group (:func:`benchmarks._cost.core_seconds`), so every process it starts is counted:
 
-- **cold** (the anchor): the kernel command the grader runs today, built by
-  :func:`autograder.sandboxed.sandbox.wrap` (disk guard, bubblewrap, prlimit, setpriv), started
-  afresh for each kernel, which imports torch, NumPy and coursekit again each time;
-- **warm**: one zygote imports them once; for each kernel it forks a child that enters new mount,
-  PID, network, IPC, UTS and cgroup namespaces, builds a root of read-only binds with size-capped
-  ``/tmp`` and ``/submission``, pivots into it, sets the same limits, becomes an unprivileged user
-  with no capabilities and no new privileges, and only then starts the ipykernel app.
+- **cold** (the anchor; ``AUTOGRADER_KERNELS=cold``): each kernel a fresh interpreter in
+  bubblewrap, behind the disk guard, importing torch, NumPy and coursekit again;
+- **warm** (the default where the grader may fork kernels): each kernel forked from the worker's
+  zygote (:mod:`autograder.sandboxed.warm`), which entered its own sandbox before it started.
 
-The warm sandbox here is a measurement, not yet the grader's: it has no disk guard and no
-CPU clock of its own, and it needs root (no user namespace is made). What each kernel saw is
-printed for both modes, and the run fails if the two views differ.
+It prints the core-seconds per kernel, with and without what each mode pays once per worker (the
+client's own CPU, and the zygote's imports and warm-up), and what each kernel saw; it fails if
+the two kinds of kernel see different sandboxes.
 """
 
 from __future__ import annotations
@@ -25,16 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from benchmarks._warm_sandbox import fork_kernel  # noqa: E402
 
 #: What each kernel reports: who and where it is, and what it may not do.
 CELL = """\
@@ -57,111 +51,30 @@ print(json.dumps(view))
 """
 
 
-def _kernel_files() -> tuple[str, str, str, dict]:
-    from jupyter_client.connect import write_connection_file
+def run_mode(n: int) -> None:
+    """Run ``n`` one-cell notebooks, printing each kernel's view and then the fixed costs."""
+    import nbformat
 
-    private = tempfile.mkdtemp(prefix="warm-private-")
-    os.chmod(private, 0o777)
-    workdir = tempfile.mkdtemp(prefix="warm-work-")
-    Path(workdir, "answer.txt").write_text("42")
-    os.chmod(workdir, 0o755)
-    os.chmod(Path(workdir, "answer.txt"), 0o644)
-    conn, info = write_connection_file(f"{private}/kernel.json", transport="ipc", ip=f"{private}/k")
-    os.chmod(conn, 0o644)
-    return private, workdir, conn, info
+    from autograder.sandboxed import warm
+    from autograder.sandboxed.clock import TimeLimits
+    from autograder.sandboxed.kernel import run_notebook
+    from autograder.sandboxed.worker import sandbox
 
-
-def _talk(conn: str) -> dict:
-    from jupyter_client import BlockingKernelClient
-
-    client = BlockingKernelClient(connection_file=conn)
-    client.load_connection_file()
-    client.start_channels()
-    client.wait_for_ready(timeout=120)
-    said: list[str] = []
-
-    def hook(msg: dict) -> None:
-        if msg["msg_type"] == "stream":
-            said.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            said.append(json.dumps({"error": msg["content"]["evalue"]}))
-
-    client.execute_interactive(CELL, timeout=120, output_hook=hook)
-    client.shutdown()
-    client.stop_channels()
-    return json.loads("".join(said).strip().splitlines()[-1])
-
-
-def run_mode(mode: str, n: int) -> None:
-    """Start ``n`` kernels in ``mode`` and print each one's view as a JSON line."""
-    from autograder.sandboxed.sandbox import detect, wrap
-
-    sandbox = detect().for_worker()
-    uid = sandbox.uid if sandbox.uid is not None else 65534
-    zygote = _start_zygote(uid) if mode == "warm" else None
-    for _ in range(n):
-        private, workdir, conn, _ = _kernel_files()
-        args = ["-f", conn, "--HistoryManager.hist_file=:memory:"]
-        if zygote is not None:
-            ask, answer = zygote
-            ask.write(json.dumps([args, private, workdir]) + "\n")
-            ask.flush()
-            assert answer.readline().strip() == "started"
-        else:
-            argv = [sys.executable, "-m", "ipykernel_launcher", *args]
-            quiet = subprocess.DEVNULL  # the kernel's own chatter; its view comes back as a message
-            proc = subprocess.Popen(
-                wrap(sandbox, argv, Path(private), Path(workdir)), stdout=quiet, stderr=quiet
-            )
-        try:
-            view = _talk(conn)
-        except RuntimeError:
-            sys.stderr.write(Path(private, "kernel.log").read_text(errors="replace"))
-            raise
-        if zygote is not None:
-            assert zygote[1].readline().strip() == "ended"
-        else:
-            proc.wait()
-        for folder in (private, workdir):
-            shutil.rmtree(folder, ignore_errors=True)
-        print(json.dumps(view), flush=True)
-    import time
-
-    # the client's own CPU (its imports and the Jupyter client's work): the same in both modes
-    print(json.dumps({"client": time.process_time()}), flush=True)
-
-
-def _start_zygote(uid: int) -> tuple:
-    """Fork the zygote: it imports what every kernel imports, once, and then forks a kernel for
-    each request. NOTE: it is a process of its own because a process that has been a Jupyter
-    client holds ZeroMQ state, which a forked kernel must not inherit."""
-    import time
-
-    requests, answers = os.pipe(), os.pipe()
-    if os.fork():
-        os.close(requests[0])
-        os.close(answers[1])
-        return os.fdopen(requests[1], "w"), os.fdopen(answers[0])
-    os.close(requests[1])
-    os.close(answers[0])
-    import ipykernel.kernelapp  # noqa: F401
-    import numpy  # noqa: F401
-    import torch  # noqa: F401
-
-    import coursekit.reruns  # noqa: F401  what the kernels import
-
-    # the zygote's own cost: the interpreter and every import, before its first fork
-    print(json.dumps({"zygote": time.process_time()}), flush=True)
-    ask, answer = os.fdopen(requests[0]), os.fdopen(answers[1], "w")
-    for line in ask:
-        args, private, workdir = json.loads(line)
-        pid = fork_kernel(args, private, workdir, uid)
-        answer.write("started\n")
-        answer.flush()
-        os.waitpid(pid, 0)
-        answer.write("ended\n")
-        answer.flush()
-    os._exit(0)
+    spec = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": spec})
+    nb.cells = [nbformat.v4.new_code_cell(CELL)]
+    with tempfile.TemporaryDirectory(prefix="warm-bench-") as workdir:
+        Path(workdir, "answer.txt").write_text("42")
+        for _ in range(n):
+            ran = run_notebook(
+                nb, {"metadata": {"path": workdir}}, "python3", TimeLimits.of(120, 120),
+                sandbox("auto"),
+            )  # fmt: skip
+            text = "".join(o.get("text", str(o)) for o in ran.nb.cells[0].outputs)
+            print(text.strip().splitlines()[-1], flush=True)
+    found = warm.zygote(sandbox("auto"))
+    print(json.dumps({"client": time.process_time(), "zygote": found.cpu if found else 0.0}))
+    print(json.dumps({"kernels": warm.kernels(sandbox("auto"))}), flush=True)
 
 
 def main() -> int:
@@ -170,27 +83,29 @@ def main() -> int:
     parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
-        run_mode(args.mode, args.n)
+        run_mode(args.n)
         return 0
-    from autograder.sandboxed.sandbox import detect
+    from autograder.sandboxed import warm
+    from autograder.sandboxed.worker import sandbox
     from benchmarks._cost import adopt_orphans, core_seconds
 
-    if os.geteuid() != 0 or not detect().isolated or not sys.platform.startswith("linux"):
-        print("skipped: the warm path needs Linux, root and bubblewrap (the anchor's sandbox)")
+    why = warm.cold_because(sandbox("auto"))
+    if why is not None:
+        print(f"skipped: kernels start cold here ({why}), so there is no warm path to measure")
         return 0
     adopt_orphans()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    results, views, fixed = {}, {}, {}  # fixed: the client's CPU, and the zygote's
+    results, views, fixed, said = {}, {}, {}, {}
     for mode in ("cold", "warm"):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        env["AUTOGRADER_KERNELS"] = mode
         cmd = [sys.executable, "-P", __file__, "--mode", mode, "--n", str(args.n)]
         with tempfile.NamedTemporaryFile("w+", suffix=".jsonl") as out:
             sh = ["sh", "-c", f'"$@" > {out.name}', "sh", *cmd]
             results[mode] = core_seconds(sh, ROOT, env)
-            lines = Path(out.name).read_text().splitlines()
-        views[mode] = [json.loads(line) for line in lines if line.startswith('{"uid"')]
-        for key in ("zygote", "client"):
-            found = [json.loads(line)[key] for line in lines if line.startswith(f'{{"{key}"')]
-            fixed[mode] = fixed.get(mode, 0.0) + sum(found)
+            lines = [json.loads(line) for line in Path(out.name).read_text().splitlines()]
+        views[mode] = [line for line in lines if "uid" in line]
+        fixed[mode] = sum(line.get("client", 0.0) + line.get("zygote", 0.0) for line in lines)
+        said[mode] = next((line["kernels"] for line in lines if "kernels" in line), "?")
     cold_wall, cold_cores = results["cold"]
     print(f"{args.n} kernels each, one cell (import torch, report the view), one after another")
     print(f"{'mode':<6} {'wall s':>8} {'core-s':>8} {'core-s/kernel':>14} {'vs cold':>8}")
@@ -204,6 +119,7 @@ def main() -> int:
         f"own CPU): cold {each['cold']:.3f}, warm {each['warm']:.3f} core-s, "
         f"{each['cold'] / each['warm']:.1f}x"
     )
+    print(f"how they started: cold: {said['cold']}; warm: {said['warm']}")
     for mode, seen in views.items():
         print(f"{mode} view: {json.dumps({k: v for k, v in seen[0].items() if k != 'root'})}")
     for seen in views.values():
@@ -211,9 +127,10 @@ def main() -> int:
             view["uid"] = "root" if view["uid"] == 0 else "another user"
     same = ("uid", "root", "host", "files", "network", "/etc/x", "/usr/x", "torch")
     differ = [k for k in same if views["cold"][0][k] != views["warm"][0][k]]
-    if len(views["cold"]) != args.n or len(views["warm"]) != args.n or differ:
-        counts = {mode: len(seen) for mode, seen in views.items()}
-        print(f"the two sandboxes differ in: {differ or counts}")
+    if said["warm"] != "warm" or len(views["cold"]) != args.n or len(views["warm"]) != args.n:
+        differ = differ or [f"kernels: {said}, views: {[len(v) for v in views.values()]}"]
+    if differ:
+        print(f"the two sandboxes differ in: {differ}")
         return 1
     return 0
 

@@ -112,7 +112,8 @@ class Zygote:
             words = self.said.read()[-400:].decode(errors="replace").strip()
             self.stop()
             raise OSError(f"the zygote did not start: {words or 'it said nothing'}")
-        self.pid = json.loads(hello)["ready"]
+        said = json.loads(hello)
+        self.pid, self.cpu = said["ready"], said["cpu"]  # cpu: what its start cost, once
         self.channel.settimeout(ANSWER_SECONDS)
 
     def fork(self, request: dict, fds: list[int]) -> tuple[int, int]:

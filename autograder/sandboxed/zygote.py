@@ -38,6 +38,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import disk_guard  # noqa: E402  stdlib only, beside this file
@@ -264,6 +265,12 @@ def warm_up() -> None:
 
     with contextlib.suppress(RuntimeError):
         torch.broadcast_shapes((2,), (3,))
+    from IPython.core import ultratb  # a failing cell's traceback: its formatter's first use
+
+    try:
+        raise AssertionError("warm-up")
+    except AssertionError:
+        ultratb.AutoFormattedTB(mode="Context").structured_traceback(*sys.exc_info())
     for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
         x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
         w, flat = torch.ones(2, 2, 2, 2, dtype=dtype, device=device), x.flatten(1)
@@ -293,7 +300,8 @@ def serve(fd: int) -> None:
     warm_up()
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
-    channel.sendall(json.dumps({"ready": os.getpid(), "threads": threads}).encode())
+    cpu = time.process_time()  # its start's cost, paid once per worker
+    channel.sendall(json.dumps({"ready": os.getpid(), "threads": threads, "cpu": cpu}).encode())
     while True:
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:  # the guards that have ended
