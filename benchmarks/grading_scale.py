@@ -6,7 +6,8 @@ Writes N small submissions of the toy assignment (:mod:`tests.synthetic`: mostly
 partial, wrong, erroring and empty; one in a hundred each a cell that never ends, a kernel that
 dies, a notebook that is not JSON, a folder without the notebook), grades them with
 ``python -m autograder grade`` on Dask, and reports completion, the count of each status, wall
-time and throughput, and whether the ledger and the gradebook both hold every submission once.
+time and throughput, the coordinator's peak memory, how the kernels started, and whether the
+ledger and the gradebook both hold every submission once.
 A script, not a test: it takes minutes.
 """
 
@@ -43,6 +44,18 @@ def kinds(n: int) -> list[str]:
     ]
 
 
+def _high_water_kib(pid: int) -> int:
+    """The peak resident memory of process ``pid`` so far, in KiB (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
@@ -67,8 +80,16 @@ def main() -> None:
         cmd += ["--scheduler", args.scheduler] if args.scheduler else []
         cmd += [] if args.scheduler else ["--dask-local", str(args.dask_local)]
         started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - started
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            child = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True)
+            peak = 0
+            while child.poll() is None:  # the coordinator's high-water mark, while it lives
+                peak = max(peak, _high_water_kib(child.pid))
+                time.sleep(0.5)
+            wall = time.perf_counter() - started
+            out.seek(0)
+            err.seek(0)
+            proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
 
         with sqlite3.connect(workspace / "autograder_results.db") as db:
             rows = db.execute("SELECT student, status FROM autograder_results").fetchall()
@@ -89,6 +110,8 @@ def main() -> None:
         print(f"  {status:<17}{count:>6}")
     print(f"gradebook submissions: {submissions}; ledger rows: {len(rows)}")
     print(f"wall {wall:.1f} s, {args.n / wall:.2f} submissions per second")
+    print(f"the coordinator's peak memory: {peak / 1024:.0f} MiB (VmHWM)")
+    print(next((ln for ln in proc.stdout.splitlines() if ln.startswith("kernels:")), "kernels: ?"))
     if proc.returncode not in (0, 1) or wrong or len(statuses) != args.n:
         print(proc.stderr[-3000:], file=sys.stderr)
         for student in wrong[:10]:

@@ -260,3 +260,9 @@ class ForkedProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def terminate(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGTERM)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self.pidfd is not None:  # a kernel manager that never waited
+            os.close(self.pidfd)
+            self.pidfd = None
+        await super().cleanup(restart)

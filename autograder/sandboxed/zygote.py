@@ -159,11 +159,11 @@ def kernel(request: dict, log: int) -> None:
     LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # ends with init, and so with the guard
     LIBC.prctl(PR_SET_NAME, os.path.basename(sys.executable)[:15].encode(), 0, 0, 0)  # a cold
     # kernel's name (init's, inherited, would count its CPU as the sandbox's: clock.SANDBOXING)
-    confine(request["limits"], request["uid"])
     null = os.open("/dev/null", os.O_RDWR)
     for fd, to in ((0, null), (1, log), (2, log)):
         os.dup2(to, fd)
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.closerange(3, 1 << 20)  # every other descriptor, before the limit on them is set
+    confine(request["limits"], request["uid"])
     os.environ.clear()
     os.environ.update(request["env"], PWD="/submission")  # PWD: what the cold path's shell sets
     for entry in os.scandir("/input"):  # what the cold path's `cp -R /input/. /submission/` does
