@@ -210,3 +210,35 @@ def test_the_zygote_and_its_kernels_end_with_their_worker(tmp_path: Path) -> Non
             f"kernel processes {_owned_by(said['uid'])}"
         )
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize("kind", ["big", "deleted", "mapped", "empty"])
+def test_the_disk_guard_stops_a_warm_kernel_s_bomb(tmp_path: Path, kind: str) -> None:
+    """The warm kernel's first process is the disk guard, outside its namespaces: it still sees
+    the kernel's files, open deleted ones and shared mappings too (through the namespace's own
+    /proc), and stops it near the cap, as it does a cold kernel (tests/test_autograder_disk.py)."""
+    from dataclasses import replace
+
+    from autograder.sandboxed import disk_guard
+    from autograder.sandboxed.sandbox import Limits
+    from tests.test_autograder_disk import BOMB
+
+    confined = replace(sandbox("auto"), limits=Limits(private_files=500))
+    private = tmp_path / "kernel" / "sandbox"
+    private.parent.mkdir()
+    cell = f"import sys\nsys.argv = ['-c', {str(private)!r}, {kind!r}]\n{BOMB}"
+    ran = run_notebook(
+        _notebook(cell, "print('after')"),
+        {"metadata": {"path": str(_workdir(tmp_path))}},
+        "python3",
+        TimeLimits.of(120, 240),
+        confined,
+        private=private,
+    )
+    cap = Limits().private_bytes // 2**20
+    why = "made more than 500 files" if kind == "empty" else f"wrote more than {cap} MiB to disk"
+    said = f"the kernel {why} in its private folder"
+    report = Path(disk_guard.report_file(str(private)))
+    assert ran.stopped is not None and ran.stopped[0] == "kernel_died", ran.stopped
+    assert report.read_text(encoding="utf-8").strip() == said
+    assert ran.said == f"{disk_guard.MARK} {said}; it was stopped"
