@@ -207,10 +207,9 @@ def _kernels(results: list[TaskResult], asked: str) -> str:
         if result.kernels and not result.skipped:
             said[result.kernels] = said.get(result.kernels, 0) + 1
     if not said:
-        from autograder.sandboxed import warm
-        from autograder.sandboxed.worker import sandbox
+        from autograder.sandboxed import how_kernels_start
 
-        return warm.describe(sandbox(asked if asked in ("limits", "none") else "auto"))
+        return how_kernels_start(asked)
     named = {"warm": "warm, each forked from its worker's zygote and sandboxed before it starts"}
     return "; ".join(f"{named.get(k, k)}: {n} submission(s)" for k, n in sorted(said.items()))
 

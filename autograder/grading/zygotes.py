@@ -13,16 +13,15 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 
-class Zygotes(WorkerPlugin):  # type: ignore[misc]
+class Zygotes(WorkerPlugin):
     name = "autograder-zygotes"
 
     def setup(self, worker: Any) -> None:
-        from autograder.sandboxed import warm
-        from autograder.sandboxed.worker import sandbox
+        from autograder.sandboxed import start_zygote
 
-        warm.zygote(sandbox("auto"), wait=False)
+        start_zygote()
 
     def teardown(self, worker: Any) -> None:
-        from autograder.sandboxed import warm
+        from autograder.sandboxed import stop_zygote
 
-        warm.stop()
+        stop_zygote()

@@ -9,7 +9,14 @@ sandboxed kernel; ``Mutants`` in its own process, see :mod:`.in_process`). The c
 
 from autograder.sandboxed.in_process import Mutants, code_sources
 from autograder.sandboxed.sandbox import Limits, Sandbox, detect
-from autograder.sandboxed.worker import probe_reference, run_task, warm_up
+from autograder.sandboxed.worker import (
+    how_kernels_start,
+    probe_reference,
+    run_task,
+    start_zygote,
+    stop_zygote,
+    warm_up,
+)
 
 __all__ = [
     "Limits",
@@ -17,7 +24,10 @@ __all__ = [
     "Sandbox",
     "code_sources",
     "detect",
+    "how_kernels_start",
     "probe_reference",
     "run_task",
+    "start_zygote",
+    "stop_zygote",
     "warm_up",
 ]

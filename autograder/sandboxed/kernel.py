@@ -105,7 +105,8 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
         async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
             # NOTE: an IPython kernel is forked warm from the worker's zygote where this machine
             # allows it (autograder.sandboxed.warm); any other kernel starts cold, in bubblewrap
-            found = warm.zygote(sandbox) if _is_ipykernel(self.kernel_spec.argv) else None
+            spec = self.kernel_spec
+            found = warm.zygote(sandbox) if spec and _is_ipykernel(spec.argv) else None
             if found is not None and self.provisioner is None:
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 self.forked = (found, sandbox, private, workdir)

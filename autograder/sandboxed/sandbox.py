@@ -21,9 +21,8 @@ Without bubblewrap only the limits, the user change and the disk guard (of the p
 of the working folder, which is then the host's) apply; :func:`detect` says which, the grader
 warns, the report says isolation was reduced, and ``--require-sandbox`` refuses to run.
 
-Wall-clock limits per cell and per notebook, and the caps on output, are the kernel runner's
-(:mod:`autograder.sandboxed.kernel`); no stdin is the client's (``allow_stdin=False``:
-``input()`` raises).
+Time limits and output caps are the kernel runner's (:mod:`autograder.sandboxed.kernel`), no stdin
+is the client's; a warm kernel enters the same sandbox another way (:mod:`.zygote`).
 """
 
 from __future__ import annotations
@@ -261,8 +260,7 @@ def _guard(sandbox: Sandbox, private: Path, workdir: Path) -> list[str]:
 
 
 def prepare(sandbox: Sandbox, private: Path, workdir: Path) -> None:
-    """What :func:`wrap` does to the host's folders before an isolated kernel starts, for a kernel
-    that starts another way (:mod:`autograder.sandboxed.warm`)."""
+    """:func:`wrap`'s changes to the folders' owners and modes, for a warm kernel (``warm``)."""
     _share(private, workdir, sandbox.uid, own_workdir=False)
 
 

@@ -55,10 +55,30 @@ def warm_up() -> int:
     import nbgrader.utils  # noqa: F401
 
     import autograder.sandboxed.execute_cells  # noqa: F401
+
+    start_zygote()  # its imports go on beside the worker's
+    return os.getpid()
+
+
+def start_zygote() -> None:
+    """Start this worker's zygote, if its kernels start warm; do not wait for its imports."""
     from autograder.sandboxed import warm
 
-    warm.zygote(sandbox("auto"), wait=False)  # its imports start now, beside the worker's
-    return os.getpid()
+    warm.zygote(sandbox("auto"), wait=False)
+
+
+def stop_zygote() -> None:
+    """End this worker's zygote (a Dask worker plugin's teardown; it ends with the worker too)."""
+    from autograder.sandboxed import warm
+
+    warm.stop()
+
+
+def how_kernels_start(isolation: str) -> str:
+    """What the summary says of kernels in a run with ``isolation`` where none ran."""
+    from autograder.sandboxed import warm
+
+    return warm.describe(sandbox(isolation if isolation in ("limits", "none") else "auto"))
 
 
 @functools.cache

@@ -42,6 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import disk_guard  # noqa: E402  stdlib only, beside this file
+import zygote_imports  # noqa: E402  what the zygote imports and warms up, beside this file
 
 sys.path.pop(0)
 
@@ -51,9 +52,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NAME, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 15, 24, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(platform.machine())
-#: What the released setup cells import, once here instead of in every kernel.
-IMPORTS = ("torch", "torch.nn.functional", "torch.func", "numpy", "coursekit", "coursekit.reruns",
-           "ipykernel.kernelapp")  # fmt: skip
 GUARD_NAME = b"disk-guard"  # the guard's /proc/<pid>/comm: clock.is_disk_guard knows it
 INIT_NAME = b"sandbox-init"  # and init's: clock.SANDBOXING
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -173,7 +171,8 @@ def kernel(request: dict, log: int) -> None:
             else:
                 shutil.copy(entry.path, f"/submission/{entry.name}", follow_symlinks=False)
     os.chdir("/submission")
-    for name in [m for m in sys.modules if m == "disk_guard" or m.startswith("autograder")]:
+    ours = ("disk_guard", "zygote_imports")
+    for name in [m for m in sys.modules if m in ours or m.startswith("autograder")]:
         del sys.modules[name]  # as in a cold kernel, the grader's modules are not there
     from ipykernel import kernelapp
 
@@ -253,51 +252,14 @@ def _fork(request: dict, fds: list[int], channel: socket.socket) -> int:
     return pid
 
 
-def warm_up() -> None:
-    """First uses that would cost every kernel again, done once here: the probes call each
-    function on the ``meta`` device too, whose first uses import hundreds of modules (a second
-    of CPU); torch's first error costs half a second (its C++ unwinding tables are read then).
-    So: a few common operations, with autograd, in both float types and on ``meta``, and one
-    error. Deterministic (no generator is drawn from), and still one thread after it (``serve``
-    reports the count), so that a fork copies all there is."""
-    import torch
-    import torch.nn.functional as F
-
-    with contextlib.suppress(RuntimeError):
-        torch.broadcast_shapes((2,), (3,))
-    from IPython.core import ultratb  # a failing cell's traceback: its formatter's first use
-
-    try:
-        raise AssertionError("warm-up")
-    except AssertionError:
-        ultratb.AutoFormattedTB(mode="Context").structured_traceback(*sys.exc_info())
-    for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
-        x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
-        w, flat = torch.ones(2, 2, 2, 2, dtype=dtype, device=device), x.flatten(1)
-        grid = torch.zeros(2, 2, 2, 2, dtype=dtype, device=device)
-        outputs = [
-            flat @ flat.T, torch.einsum("bchw,bchw->b", x, x), F.conv2d(x, w, padding=1),
-            F.conv_transpose2d(x, w), F.conv1d(flat[:, None], w[:1, :1, 0]), F.unfold(x, 2),
-            F.grid_sample(x, grid, align_corners=False), F.max_pool2d(x, 2), F.avg_pool2d(x, 2),
-            F.softmax(x, -1), F.log_softmax(x, -1), torch.tanh(x), torch.sigmoid(x), F.relu(x),
-            F.linear(flat, flat), F.batch_norm(x, None, None, training=True),
-            F.layer_norm(x, (4,)), F.mse_loss(x, x), F.binary_cross_entropy(torch.sigmoid(x), x),
-            F.cross_entropy(flat, torch.zeros(2, dtype=torch.long, device=device)),
-            torch.linalg.norm(flat, dim=1), torch.cumsum(x, 0), torch.where(x > 0, x, -x),
-            torch.exp(x), torch.log1p(x.abs()), x.sum(dim=(1, 2)), x.mean(), x.var(), x.max(),
-        ]  # fmt: skip
-        if device == "cpu":
-            sum(out.sum() for out in outputs).backward()
-
-
 def serve(fd: int) -> None:
     """Answer the worker's requests until it goes; each answer passes the guard's pidfd."""
     # NOTE: no PR_SET_PDEATHSIG here: it fires when the *thread* that started the zygote ends,
     # and a Dask worker may start it from a thread of its pool; the socket's end says the
     # worker has gone (its guards then stop their kernels: their parent is gone)
-    for name in IMPORTS:
+    for name in zygote_imports.IMPORTS:
         __import__(name)
-    warm_up()
+    zygote_imports.warm_up()
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     cpu = time.process_time()  # its start's cost, paid once per worker

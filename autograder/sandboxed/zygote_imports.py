@@ -1,0 +1,51 @@
+"""What the zygote (:mod:`autograder.sandboxed.zygote`) does once so that no kernel does it again:
+the imports of the released setup cells, and the first uses that cost tenths of a second each.
+
+Imported by the zygote by its path, beside it (the zygote imports nothing of ``autograder``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+#: What the released setup cells import, once here instead of in every kernel.
+IMPORTS = ("torch", "torch.nn.functional", "torch.func", "numpy", "coursekit", "coursekit.reruns",
+           "ipykernel.kernelapp")  # fmt: skip
+
+
+def warm_up() -> None:
+    """First uses that would cost every kernel again, done once here: the probes call each
+    function on the ``meta`` device too, whose first uses import hundreds of modules (a second
+    of CPU); torch's first error costs half a second (its C++ unwinding tables are read then).
+    So: a few common operations, with autograd, in both float types and on ``meta``, and one
+    error. Deterministic (no generator is drawn from), and still one thread after it (``serve``
+    reports the count), so that a fork copies all there is."""
+    import torch
+    import torch.nn.functional as F
+
+    with contextlib.suppress(RuntimeError):
+        torch.broadcast_shapes((2,), (3,))
+    from IPython.core import ultratb  # a failing cell's traceback: its formatter's first use
+
+    try:
+        raise AssertionError("warm-up")
+    except AssertionError:
+        ultratb.AutoFormattedTB(mode="Context").structured_traceback(*sys.exc_info())
+    for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
+        x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
+        w, flat = torch.ones(2, 2, 2, 2, dtype=dtype, device=device), x.flatten(1)
+        grid = torch.zeros(2, 2, 2, 2, dtype=dtype, device=device)
+        outputs = [
+            flat @ flat.T, torch.einsum("bchw,bchw->b", x, x), F.conv2d(x, w, padding=1),
+            F.conv_transpose2d(x, w), F.conv1d(flat[:, None], w[:1, :1, 0]), F.unfold(x, 2),
+            F.grid_sample(x, grid, align_corners=False), F.max_pool2d(x, 2), F.avg_pool2d(x, 2),
+            F.softmax(x, -1), F.log_softmax(x, -1), torch.tanh(x), torch.sigmoid(x), F.relu(x),
+            F.linear(flat, flat), F.batch_norm(x, None, None, training=True),
+            F.layer_norm(x, (4,)), F.mse_loss(x, x), F.binary_cross_entropy(torch.sigmoid(x), x),
+            F.cross_entropy(flat, torch.zeros(2, dtype=torch.long, device=device)),
+            torch.linalg.norm(flat, dim=1), torch.cumsum(x, 0), torch.where(x > 0, x, -x),
+            torch.exp(x), torch.log1p(x.abs()), x.sum(dim=(1, 2)), x.mean(), x.var(), x.max(),
+        ]  # fmt: skip
+        if device == "cpu":
+            sum(out.sum() for out in outputs).backward()
