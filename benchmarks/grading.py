@@ -114,17 +114,19 @@ def scale(
 ) -> None:
     """What a run pays once (start-up: workers, zygotes, the reference's probes, the mutants the
     judge names misconceptions with) and what each submission adds, from the same command on N
-    and on N/4 submissions; the goals against them; 10,000 submissions in core-hours."""
+    and on N/4 submissions (at least one of each kind); against the floor and nbgrader; 10,000
+    submissions in core-hours."""
     if not partial:
         return
     per = cores[anchor] / n  # nbgrader pays the same for every submission
-    print(f"\nwhat each submission adds, and what a run pays once ({n} against {n // 4})")
+    small = next(iter(partial.values()))[0]
+    print(f"\nwhat each submission adds, and what a run pays once ({n} against {small})")
     print(
         f"{'run':<34}{'fixed s':>9}{'per sub':>9}{'floor':>9}{'/floor':>8}{'ours':>8}{'vs (a)':>8}"
     )
     hours = [f"{anchor[:3]} {per * 10_000 / 3600:.1f}"]
-    for name, quarter in partial.items():
-        each = (cores[name] - quarter) / (n - n // 4)
+    for name, (_, fewer) in partial.items():
+        each = (cores[name] - fewer) / (n - small)
         fixed = cores[name] - n * each
         floor = (costs[name].get("cells", 0.0) + costs[name].get("probes", 0.0)) / n
         kernel = sum(costs[name].get(p, 0.0) for p in ("sandbox", "kernel start", "setup cells"))
@@ -241,16 +243,18 @@ def main() -> None:
                 wall[name], cores[name] = core_seconds(
                     [*cmd, "--workspace", str(workspace)], ROOT, env
                 )
-                if name[1] in "be" and args.n >= 8:  # again on a quarter: the fixed cost
+                small = max(len(MIX), args.n // 4)  # every kind, as often
+                if name[1] in "be" and args.n >= 2 * small:  # again on fewer: the fixed cost
                     quarter = Path(tmp) / f"{name[1]}-quarter"
                     shutil.copytree(base, quarter)
                     (quarter / "nbgrader_config.py").write_text(
                         config_file_text(Workspace(quarter, course).config())
                     )
-                    for student in sorted((quarter / "submitted").iterdir())[args.n // 4 :]:
-                        shutil.rmtree(student)
+                    for student in (quarter / "submitted").iterdir():  # each kind, a quarter
+                        if int(student.name.rsplit("_", 1)[1]) >= small:
+                            shutil.rmtree(student)
                     run = [*cmd, "--workspace", str(quarter)]
-                    partial[name] = core_seconds(run, ROOT, env)[1]
+                    partial[name] = (small, core_seconds(run, ROOT, env)[1])
                 busy = wall[name] * args.workers - _kernel_seconds(workspace)
                 overhead[name] = busy / args.n
                 costs[name] = _costs(workspace)
