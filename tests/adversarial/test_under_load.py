@@ -79,6 +79,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> suite.Batch:
         honest_first=results.pop(ctx.honest),
         results=results,
         isolation=run.isolation,
+        kernels=run.summary.split("kernels: ")[-1],
         seconds=seconds,
         received=list(listener.received),
         gradebook=suite._gradebook(Workspace(workspace, course), [ctx.honest, *results]),
