@@ -40,7 +40,7 @@ from autograder.results import MAX_RESULT_BYTES
 from autograder.sandboxed import disk_guard
 
 MiB = 2**20
-
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # bound, or linked
 #: Where a submission's copy lives inside the sandbox, and its kernel's working folder.
 INSIDE = "/submission"
 
@@ -166,7 +166,7 @@ def _bwrap(paths: list[Path], private: Path, workdir: Path, limits: Limits) -> l
         "--hostname",
         "sandbox",
     ]
-    for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+    for link in SYSTEM_LINKS:
         if os.path.islink(link):
             argv += ["--symlink", os.readlink(link), link]
         elif os.path.isdir(link):

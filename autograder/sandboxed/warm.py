@@ -37,7 +37,13 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 
 from autograder.sandboxed import disk_guard
-from autograder.sandboxed.sandbox import Sandbox, _system_paths, environment, prepare
+from autograder.sandboxed.sandbox import (
+    SYSTEM_LINKS,
+    Sandbox,
+    _system_paths,
+    environment,
+    prepare,
+)
 
 ZYGOTE = str(Path(__file__).with_name("zygote.py"))
 STARTUP_SECONDS = 120  # for the zygote's imports, on a loaded machine
@@ -210,6 +216,7 @@ class ForkedProvisioner(LocalProvisioner):
             "uid": sandbox.uid,
             "limits": limits,
             "paths": [str(p) for p in _system_paths()],
+            "links": list(SYSTEM_LINKS),
             "guard": {
                 "report": disk_guard.report_file(str(private)),
                 "files": sandbox.limits.private_files,

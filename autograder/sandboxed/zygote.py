@@ -87,7 +87,7 @@ def build_root(root: str, request: dict, workdir_fd: int) -> None:
         os.makedirs(root + folder)  # folder may be under /tmp
         flags = MS_NOSUID | MS_NODEV
         _mount("tmpfs", root + folder, "tmpfs", flags, f"size={tmp_bytes},mode={mode}")
-    for link in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+    for link in request["links"]:  # sandbox.SYSTEM_LINKS
         if os.path.islink(link):
             os.symlink(os.readlink(link), root + link)
         elif os.path.isdir(link):
