@@ -7,7 +7,9 @@ run out of time burn CPU; a cell that only sleeps meets the wall-clock backstop 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ from autograder.sandboxed.clock import (
     Kernel,
     Stopwatch,
     TimeLimits,
+    _sample_by_search,
     backstop,
     sample,
 )
@@ -226,6 +229,36 @@ def test_cpu_time_counts_the_whole_process_tree() -> None:
         parent.wait()
     assert _cpu(parent.pid) is None, "a process that is gone has no time"
     assert _cpu(os.getpid()) is not None
+
+
+def test_the_tree_is_found_through_every_thread_as_a_search_of_proc_finds_it() -> None:
+    """``sample`` walks each thread's ``children`` file: a child that a second thread started,
+    and that child's own child, are in the tree, as a pass over all of ``/proc`` finds them."""
+    sleeper = "import time; time.sleep(60)"
+    middle = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}])"
+    middle += "; time.sleep(60)"
+    code = (
+        "import subprocess, sys, threading, time\n"
+        f"def start():\n    subprocess.Popen([sys.executable, '-c', {middle!r}]); time.sleep(60)\n"
+        "threading.Thread(target=start).start()\ntime.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        found = sample(parent.pid)
+        while (found is None or len(found.cpus) < 3) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = sample(parent.pid)
+        searched = _sample_by_search(parent.pid)
+        assert found is not None and searched is not None
+        assert len(found.cpus) == 3 and set(found.cpus) == set(searched.cpus)
+        assert abs(found.cpu - searched.cpu) < 0.1
+    finally:
+        left = sample(parent.pid)
+        for pid in left.cpus if left is not None else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        parent.wait()
 
 
 def _pinned(code: str) -> subprocess.Popen:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import platform
@@ -164,6 +165,7 @@ def kernel(request: dict, log: int) -> None:
     confine(request["limits"], request["uid"])
     os.environ.clear()
     os.environ.update(request["env"], PWD="/submission")  # PWD: what the cold path's shell sets
+    os.environ.update(IMPORTED_ENV)
     for entry in os.scandir("/input"):  # what the cold path's `cp -R /input/. /submission/` does
         with contextlib.suppress(OSError):
             if entry.is_dir(follow_symlinks=False):
@@ -252,14 +254,28 @@ def _fork(request: dict, fds: list[int], channel: socket.socket) -> int:
     return pid
 
 
+#: What the zygote's imports added to its environment (see :func:`serve`).
+IMPORTED_ENV: dict[str, str] = {}
+
+
 def serve(fd: int) -> None:
     """Answer the worker's requests until it goes; each answer passes the guard's pidfd."""
     # NOTE: no PR_SET_PDEATHSIG here: it fires when the *thread* that started the zygote ends,
     # and a Dask worker may start it from a thread of its pool; the socket's end says the
     # worker has gone (its guards then stop their kernels: their parent is gone)
+    before = dict(os.environ)
     for name in zygote_imports.IMPORTS:
         __import__(name)
+    # what the imports set in the environment (debugpy's PYDEVD_USE_FRAME_EVAL), as a cold
+    # kernel's own imports set it: each kernel's fresh environment gets it too (not what the
+    # warm-up sets, such as torch's cache folder, named after the zygote's user)
+    IMPORTED_ENV.update((k, v) for k, v in os.environ.items() if before.get(k) != v)
     zygote_imports.warm_up()
+    # NOTE: what the imports made is moved out of the collector's reach (gc.freeze, as its
+    # documentation advises before forking): a kernel's collections then walk only the objects
+    # it made itself, instead of touching, and so copying, every page of the zygote's heap
+    gc.collect()
+    gc.freeze()
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     cpu = time.process_time()  # its start's cost, paid once per worker

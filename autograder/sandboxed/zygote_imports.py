@@ -10,8 +10,12 @@ import contextlib
 import sys
 
 #: What the released setup cells import, once here instead of in every kernel.
-IMPORTS = ("torch", "torch.nn.functional", "torch.func", "numpy", "coursekit", "coursekit.reruns",
-           "ipykernel.kernelapp")  # fmt: skip
+#: Then what a kernel's start imports (ipykernel's debugger, with debugpy, is a tenth of a second).
+IMPORTS = (
+    "torch", "torch.nn.functional", "torch.func", "numpy", "coursekit", "coursekit.reruns",
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+    "IPython.core.completerlib", "IPython.core.debugger", "sqlite3", "tornado.queues",
+)  # fmt: skip
 
 
 def warm_up() -> None:
@@ -31,7 +35,8 @@ def warm_up() -> None:
     try:
         raise AssertionError("warm-up")
     except AssertionError:
-        ultratb.AutoFormattedTB(mode="Context").structured_traceback(*sys.exc_info())
+        # in the kernels' mode (kernel.IPYTHON_ARGUMENTS)
+        ultratb.AutoFormattedTB(mode="Plain").structured_traceback(*sys.exc_info())
     for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
         x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
         w, flat = torch.ones(2, 2, 2, 2, dtype=dtype, device=device), x.flatten(1)
