@@ -118,13 +118,14 @@ def scale(
     submissions in core-hours."""
     if not partial:
         return
+    nbgrader = anchor.startswith("(a)")  # without it, there is no anchor to set against
     per = cores[anchor] / n  # nbgrader pays the same for every submission
     small = next(iter(partial.values()))[0]
     print(f"\nwhat each submission adds, and what a run pays once ({n} against {small})")
     print(
         f"{'run':<34}{'fixed s':>9}{'per sub':>9}{'floor':>9}{'/floor':>8}{'ours':>8}{'vs (a)':>8}"
     )
-    hours = [f"{anchor[:3]} {per * 10_000 / 3600:.1f}"]
+    hours = [f"{anchor[:3]} {per * 10_000 / 3600:.1f}"] if nbgrader else []
     for name, (_, fewer) in partial.items():
         each = (cores[name] - fewer) / (n - small)
         fixed = cores[name] - n * each
@@ -133,7 +134,7 @@ def scale(
         ours = each - floor - kernel / n  # the worker, the coordinator: the grader's own
         print(
             f"{name:<34}{fixed:>9.1f}{each:>9.3f}{floor:>9.3f}{each / floor:>7.2f}x"
-            f"{ours:>8.3f}{per / each:>7.2f}x"
+            f"{ours:>8.3f}" + (f"{per / each:>7.2f}x" if nbgrader else f"{'-':>8}")
         )
         hours.append(f"{name[:3]} {(fixed + each * 10_000) / 3600:.1f}")
     print("ours: what a submission adds beyond its cells, probes, sandbox and kernel start")

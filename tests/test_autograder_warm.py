@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -187,7 +188,9 @@ def _owned_by(uid: int) -> list[int]:
 
 def test_the_zygote_and_its_kernels_end_with_their_worker(tmp_path: Path) -> None:
     """A worker killed outright (SIGKILL: nothing of it runs again) leaves nothing behind: its
-    zygote sees the socket close, and each guard stops its kernel when its zygote has gone."""
+    zygote sees the socket close, and each guard stops its kernel when its zygote has gone; the
+    zygote's one mountpoint for its kernels' roots is removed too."""
+    roots = set(Path(tempfile.gettempdir()).glob("kernel-root-*"))
     worker = subprocess.Popen(
         [sys.executable, "-c", WORKER, str(_workdir(tmp_path))],
         stdout=subprocess.PIPE,
@@ -210,6 +213,20 @@ def test_the_zygote_and_its_kernels_end_with_their_worker(tmp_path: Path) -> Non
             f"kernel processes {_owned_by(said['uid'])}"
         )
         time.sleep(0.2)
+    assert set(Path(tempfile.gettempdir()).glob("kernel-root-*")) <= roots
+
+
+def test_kernels_leave_no_folder_behind(tmp_path: Path) -> None:
+    """Each kernel's init mounts its root on the zygote's one mountpoint, in a namespace of its
+    own: a class graded leaves no folder per kernel in the temporary folder."""
+    workdir = _workdir(tmp_path)
+    _printed(workdir, "print(0)")  # the zygote is up, its mountpoint made
+    before = set(Path(tempfile.gettempdir()).glob("kernel-root-*"))
+    for i in range(4):
+        assert _printed(workdir, f"print({i})") == [f"{i}\n"]
+    made = set(Path(tempfile.gettempdir()).glob("kernel-root-*")) - before
+    # NOTE: at most another test process's new zygote's, not one for each of the four kernels
+    assert len(made) <= 1, made
 
 
 @pytest.mark.parametrize("kind", ["big", "deleted", "mapped", "empty"])

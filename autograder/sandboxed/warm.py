@@ -147,8 +147,11 @@ class Zygote:
             self.channel.close()
             self.channel = None
         if self.process is not None:
-            with contextlib.suppress(OSError):
-                self.process.kill()
+            try:  # the closed socket ends it, once it serves (it removes its mountpoint then)
+                self.process.wait(timeout=1)
+            except subprocess.TimeoutExpired:  # still importing, or stuck
+                with contextlib.suppress(OSError):
+                    self.process.kill()
             self.process.wait()
             self.process = None
             self.said.close()

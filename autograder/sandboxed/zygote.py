@@ -188,7 +188,7 @@ def init(request: dict, log: int, workdir: int) -> None:
     LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     LIBC.prctl(PR_SET_NAME, INIT_NAME, 0, 0, 0)
     _ok(LIBC.unshare(CLONE["NEWNS"]), "unshare the mount namespace")
-    build_root(tempfile.mkdtemp(prefix="kernel-root-"), request, workdir)
+    build_root(MOUNTPOINT[0], request, workdir)
     _ok(LIBC.sethostname(b"sandbox", 7), "sethostname")
     child = os.fork()
     if child == 0:
@@ -256,6 +256,17 @@ def _fork(request: dict, fds: list[int], channel: socket.socket) -> int:
 
 #: What the zygote's imports added to its environment (see :func:`serve`).
 IMPORTED_ENV: dict[str, str] = {}
+#: The empty folder on which every kernel's init mounts its root, each in its own mount
+#: namespace: one for the zygote's life, not one per kernel left behind in ``/tmp``.
+MOUNTPOINT: list[str] = []
+
+
+def _leave() -> None:
+    """End the zygote (its worker has gone), removing its mountpoint."""
+    for folder in MOUNTPOINT:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+    os._exit(0)
 
 
 def serve(fd: int) -> None:
@@ -276,6 +287,7 @@ def serve(fd: int) -> None:
     # it made itself, instead of touching, and so copying, every page of the zygote's heap
     gc.collect()
     gc.freeze()
+    MOUNTPOINT.append(tempfile.mkdtemp(prefix="kernel-root-"))
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     cpu = time.process_time()  # its start's cost, paid once per worker
@@ -287,9 +299,9 @@ def serve(fd: int) -> None:
         try:
             message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
         except OSError:
-            os._exit(0)
+            _leave()
         if not message:  # the worker closed its end
-            os._exit(0)
+            _leave()
         try:
             pid = _fork(json.loads(message), fds, channel)
             pidfd = os.pidfd_open(pid)
