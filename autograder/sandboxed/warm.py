@@ -82,6 +82,7 @@ class Zygote:
         self.lock = threading.Lock()
         self.process: subprocess.Popen | None = None
         self.channel: socket.socket | None = None
+        self.mountpoint = ""  # the folder its kernels' roots are mounted on, once it is ready
         self.start()
 
     def start(self) -> None:
@@ -119,6 +120,7 @@ class Zygote:
             raise OSError(f"the zygote did not start: {words or 'it said nothing'}")
         said = json.loads(hello)
         self.pid, self.cpu = said["ready"], said["cpu"]  # cpu: what its start cost, once
+        self.mountpoint = said["mountpoint"]  # where its kernels' roots are mounted
         self.channel.settimeout(ANSWER_SECONDS)
 
     def fork(self, request: dict, fds: list[int]) -> tuple[int, int]:

@@ -288,10 +288,17 @@ def serve(fd: int) -> None:
     gc.collect()
     gc.freeze()
     MOUNTPOINT.append(tempfile.mkdtemp(prefix="kernel-root-"))
+    # a worker's pool or nanny that ends its group with SIGTERM ends this one cleanly too; a
+    # Ctrl-C in the terminal is for the grader, whose end then ends this one
+    signal.signal(signal.SIGTERM, lambda *_: _leave())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     cpu = time.process_time()  # its start's cost, paid once per worker
-    channel.sendall(json.dumps({"ready": os.getpid(), "threads": threads, "cpu": cpu}).encode())
+    # the worker may have gone while this one imported (a pool closed before any work)
+    answer(
+        channel, {"ready": os.getpid(), "threads": threads, "cpu": cpu, "mountpoint": MOUNTPOINT[0]}
+    )
     while True:
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0]:  # the guards that have ended
@@ -306,10 +313,18 @@ def serve(fd: int) -> None:
             pid = _fork(json.loads(message), fds, channel)
             pidfd = os.pidfd_open(pid)
         except OSError as err:
-            channel.sendall(json.dumps({"error": f"{type(err).__name__}: {err}"}).encode())
+            answer(channel, {"error": f"{type(err).__name__}: {err}"})
             continue
-        socket.send_fds(channel, [json.dumps({"pid": pid}).encode()], [pidfd])
+        answer(channel, {"pid": pid}, pidfd)
         os.close(pidfd)
+
+
+def answer(channel: socket.socket, said: dict, pidfd: int | None = None) -> None:
+    """Send the worker ``said`` (with ``pidfd``); a worker that has gone ends the zygote."""
+    try:
+        socket.send_fds(channel, [json.dumps(said).encode()], [] if pidfd is None else [pidfd])
+    except OSError:
+        _leave()
 
 
 if __name__ == "__main__":
