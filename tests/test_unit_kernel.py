@@ -26,12 +26,11 @@ from autograder.sandboxed.clock import (
     Kernel,
     Stopwatch,
     TimeLimits,
-    _sample_by_search,
     backstop,
-    sample,
 )
 from autograder.sandboxed.execute_cells import CELL_OUTPUT_BYTES
 from autograder.sandboxed.kernel import Executed, GraderFailure, run_notebook
+from autograder.sandboxed.proctree import _sample_by_search, sample
 from autograder.sandboxed.sandbox import Sandbox
 
 NONE = Sandbox("none")

@@ -29,11 +29,10 @@ import time
 from dataclasses import dataclass, field
 
 from autograder.sandboxed import disk_guard
+from autograder.sandboxed.proctree import Sample, sample
 
 POLL = 0.2  # seconds between two looks at a running cell's CPU time
 SETUP_SECONDS = 120  # wall-clock seconds for each setup cell (imports of torch under load)
-THREADS = 256  # threads of one process whose waits are read (a kernel has about ten)
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def backstop(limit: float) -> float:
@@ -133,139 +132,6 @@ def is_disk_guard(pid: int) -> bool:
     except OSError:
         return False
     return os.fsencode(os.path.abspath(disk_guard.__file__)) in argv
-
-
-@dataclass(frozen=True)
-class Sample:
-    """What a process tree has used so far."""
-
-    cpu: float  # CPU seconds, user and system, the ended descendants waited for included
-    waits: dict[int, float | None]  # pid -> seconds its threads waited for a CPU (runnable)
-    cpus: dict[int, float]  # pid -> its CPU seconds (the root's too), as ``cpu`` counts them
-
-
-def _waited(pid: int, tasks: list[str] | None = None) -> float | None:
-    """Seconds the live threads of ``pid`` have spent runnable but waiting for a CPU, added up
-    (the second field of each ``/proc/<pid>/task/<tid>/schedstat``; at most :data:`THREADS` of
-    them, from ``tasks`` when the caller has listed them), or None where the kernel does not say.
-
-    NOTE: all the threads, not the main thread alone: a kernel's main thread that flushes its
-    output sleeps until the kernel's I/O thread has sent it, and on a busy machine it is that
-    thread that waits for a CPU (measured: 600 such flushes beside 16 busy processes, 0.23 s of
-    the main thread's wait and 0.37 s of all the threads', in 0.42 s of wall-clock time).
-    """
-    if tasks is None:
-        try:
-            tasks = sorted(os.listdir(f"/proc/{pid}/task"))
-        except OSError:
-            return None
-    total, seen = 0.0, False
-    for tid in tasks[:THREADS]:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
-                total += int(handle.read().split()[1]) / 1e9
-            seen = True
-        except (OSError, IndexError, ValueError):  # ended meanwhile
-            continue
-    return total if seen else None
-
-
-def _cpu(pid: int) -> float | None:
-    """The CPU seconds of ``pid`` and of its children that it has waited for (user and system),
-    from ``/proc/<pid>/stat``; None when it has ended or is hidden."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces and parentheses: count from the last ")"
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
-
-
-#: Whether this kernel lists each thread's children (``CONFIG_PROC_CHILDREN``, on in the
-#: usual distributions' kernels); where it does not, :func:`sample` searches all of ``/proc``.
-_CHILDREN_FILES = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-
-
-def _children(pid: int, tasks: list[str]) -> list[int]:
-    """The children of every thread of ``pid`` (``/proc/<pid>/task/<tid>/children``: a child
-    belongs to the thread that started it)."""
-    found: list[int] = []
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
-                found += [int(child) for child in handle.read().split()]
-        except (OSError, ValueError):  # ended meanwhile
-            continue
-    return found
-
-
-def sample(root: int, *, count_root: bool = True) -> Sample | None:
-    """What process ``root`` and its descendants have used; None where ``/proc`` does not say.
-    ``count_root=False`` leaves out ``root``'s own CPU time (the disk guard's: the grader's).
-
-    NOTE: it is called at every cell's start and end, so it reads only the tree itself: from
-    ``root`` down through each thread's ``children`` file, a few dozen small reads for a kernel
-    (about 0.2 ms), where a pass over every ``/proc/<pid>/stat`` costs a millisecond or more,
-    growing with every process on the machine. Where the kernel has no ``children`` files, it
-    makes that pass (:func:`_sample_by_search`).
-    """
-    if not _CHILDREN_FILES:
-        return _sample_by_search(root, count_root=count_root)
-    total, todo = 0.0, [root]
-    waits: dict[int, float | None] = {}
-    cpus: dict[int, float] = {}
-    while todo:
-        pid = todo.pop()
-        if pid in waits:
-            continue
-        used = _cpu(pid)
-        if used is None:
-            if pid == root:
-                return None
-            continue  # ended meanwhile: its time is in its parent's, once reaped
-        try:
-            tasks = sorted(os.listdir(f"/proc/{pid}/task"))
-        except OSError:
-            tasks = []
-        waits[pid], cpus[pid] = _waited(pid, tasks), used
-        total += used if pid != root or count_root else 0.0
-        todo += _children(pid, tasks)
-    return Sample(total, waits, cpus)
-
-
-def _sample_by_search(root: int, *, count_root: bool = True) -> Sample | None:
-    """:func:`sample` by one pass over ``/proc/<pid>/stat``, which reads every process's parent
-    and times together, for kernels without ``children`` files."""
-    children: dict[int, list[int]] = {}
-    used: dict[int, float] = {}
-    try:
-        entries = list(os.scandir("/proc"))
-    except OSError:
-        return None
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:  # ended meanwhile, or hidden
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        used[pid] = sum(int(v) for v in fields[11:15]) / _TICKS
-    if root not in used:
-        return None
-    total, todo, waits, cpus = 0.0, [root], dict[int, float | None](), dict[int, float]()
-    while todo:
-        pid = todo.pop()
-        if pid not in waits:
-            waits[pid], cpus[pid] = _waited(pid), used.get(pid, 0.0)
-            total += cpus[pid] if pid != root or count_root else 0.0
-            todo += children.get(pid, [])
-    return Sample(total, waits, cpus)
 
 
 @dataclass(frozen=True)

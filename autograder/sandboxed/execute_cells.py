@@ -29,11 +29,11 @@ from autograder.sandboxed.clock import (
     POLL,
     Budget,
     Kernel,
-    Sample,
     Stopwatch,
     TimeLimits,
     sandbox_processes,
 )
+from autograder.sandboxed.proctree import Sample
 
 #: How long the client waits for a cell's last outputs after its reply (nbclient's 4 s is short
 #: for a starved worker on a loaded machine), and for a kernel to answer an interrupt.

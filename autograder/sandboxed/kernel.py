@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from autograder.sandboxed.clock import Budget, TimeLimits
+from autograder.sandboxed.kernelspecs import kernel_arguments, kernel_spec
 from autograder.sandboxed.sandbox import Sandbox, reap, wrap
 
 if TYPE_CHECKING:
@@ -65,20 +66,6 @@ class Executed:
     timed_out: tuple[str, ...]  # "cell 3 (grade id) after 10 s of CPU time", one per interrupt
     truncated: tuple[str, ...]  # cells whose output was cut at the caps
     snapshot: Snapshot | None  # the notebook's own outputs when the first probe began
-
-
-#: For IPython kernels: history in memory, so that concurrent kernels never contend for the one
-#: history.sqlite file (what nbgrader's ``Execute.extra_arguments`` help recommends); and plain
-#: tracebacks, as Python prints them (each frame's file, line and code, then the error): the
-#: default ("Context") reads the source around every frame and highlights it, about 30 ms for
-#: each failing cell against 1 to 2 (measured with a failing ``assert_close``), and a wrong
-#: submission fails most of its cells.
-IPYTHON_ARGUMENTS = ("--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Plain")
-
-
-def _kernel_arguments(nb: Any) -> list[str]:
-    language = nb.metadata.get("kernelspec", {}).get("language", "")
-    return list(IPYTHON_ARGUMENTS) if language == "python" else []
 
 
 def _kernel_config(private: Path) -> Any:
@@ -128,7 +115,7 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
             # the kernel.json files and checks the provisioner's entry point each time: about
             # 5 ms, for each of a submission's kernels); each manager gets a copy of its own
             if self._kernel_spec is None and self.kernel_name:
-                self._kernel_spec = _kernel_spec(self.kernel_spec_manager, self.kernel_name)
+                self._kernel_spec = kernel_spec(self.kernel_spec_manager, self.kernel_name)
             return self._kernel_spec
 
         def _context_default(self) -> Any:
@@ -137,21 +124,6 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
             return context
 
     return SandboxedKernelManager
-
-
-_SPECS: dict[tuple[str, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
-
-
-def _kernel_spec(manager: Any, name: str) -> Any:
-    """``manager.get_kernel_spec(name)``, from what an earlier call found in the same folders."""
-    from jupyter_client.kernelspec import KernelSpec
-
-    key = (name, tuple(manager.kernel_dirs))
-    if key not in _SPECS:
-        found = manager.get_kernel_spec(name)
-        _SPECS[key] = (found.resource_dir, found.to_dict())
-    resource_dir, spec = _SPECS[key]
-    return KernelSpec(resource_dir=resource_dir, **copy.deepcopy(spec))
 
 
 def _is_ipykernel(argv: list[str]) -> bool:
@@ -179,7 +151,7 @@ def _executor(
         timeout=max(limits.cell, STARTUP_TIMEOUT),
         kernel_name=kernel,
         shutdown_kernel="immediate",  # the kernel is thrown away: no need to wait for it
-        extra_arguments=_kernel_arguments(nb),
+        extra_arguments=kernel_arguments(nb),
     )
 
 

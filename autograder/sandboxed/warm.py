@@ -62,7 +62,7 @@ def cold_because(sandbox: Sandbox) -> str | None:
         return "forked kernels enter the same sandbox as bubblewrap's, which is missing here"
     if os.geteuid() != 0 or sandbox.uid is None:
         return "forked kernels build their sandbox as root, and the grader is not root"
-    if platform.machine() not in ("x86_64", "aarch64", "riscv64"):  # zygote.SYS_PIVOT_ROOT
+    if platform.machine() not in ("x86_64", "aarch64", "riscv64"):  # zygote_root.SYS_PIVOT_ROOT
         return "forked kernels do not know this processor's pivot_root"
     return None
 

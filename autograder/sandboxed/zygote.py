@@ -2,37 +2,29 @@
 
     python -P autograder/sandboxed/zygote.py FD        (started by :mod:`autograder.sandboxed.warm`)
 
-Run by its path with the kernels' own environment, it imports torch, NumPy, coursekit and
-ipykernel and waits on ``FD``, a ``SOCK_SEQPACKET`` socket to its grading worker. Each request
-(JSON, with the kernel log's and the submission folder's descriptors passed along) makes one
-kernel, in three processes, each a fork of this one:
+Run by its path with the kernels' own environment, it imports (:mod:`zygote_imports`) and waits
+on ``FD``, a ``SOCK_SEQPACKET`` socket to its grading worker. Each request (JSON, with the kernel
+log's and the submission folder's descriptors) makes one kernel, in three forks of this one:
 
-1. the **disk guard** (:func:`autograder.sandboxed.disk_guard.watch`), in a new session and in
-   new PID, network, IPC, UTS and cgroup namespaces, but on the host's file system: it caps the
-   private folder, as the cold path's guard does, and its pidfd goes back to the worker;
-2. the namespace's **init** (PID 1, what bubblewrap is in the cold path): in a mount namespace of
-   its own it builds the kernel's root (read-only binds of the system, size-capped ``/tmp`` and
-   ``/submission``, the submission's folder at ``/input``, the private folder), pivots into it
-   and remounts it read-only; then it reaps, and ends as the kernel does;
-3. the **kernel**: the grader's limits, an empty capability bounding set, another user, no new
-   privileges, a clean environment, ``/input`` copied to ``/submission``, and only then the
-   ipykernel app, on the arguments the kernel manager gave.
+1. the **disk guard** (:func:`autograder.sandboxed.disk_guard.watch`), in a new session and new
+   PID, network, IPC, UTS and cgroup namespaces, on the host's file system; its pidfd goes back;
+2. the namespace's **init** (PID 1, as bubblewrap is in the cold path): in a mount namespace of
+   its own it builds the kernel's root (read-only system binds, size-capped ``/tmp`` and
+   ``/submission``, the submission at ``/input``, the private folder), pivots into it, reaps;
+3. the **kernel**: the grader's limits, no capabilities, another user, no new privileges, a
+   clean environment, ``/input`` copied to ``/submission``, then the ipykernel app.
 
-The zygote holds nothing secret: it is started before any submission, it is never a Jupyter
-client, and a request carries paths of random temporary folders, never a student's name (the
-submission's folder comes as a descriptor). A fork never returns to the zygote's code. The zygote
-ends with its worker (the socket's end says it has gone); its guards then stop their
+The zygote holds nothing secret: it starts before any submission, is never a Jupyter client, and
+a request carries only random temporary paths (the submission's folder comes as a descriptor). A
+fork never returns to the zygote's code. It ends with its worker; its guards then stop their
 kernels, as a cold guard does when its worker ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -44,89 +36,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import disk_guard  # noqa: E402  stdlib only, beside this file
 import zygote_imports  # noqa: E402  what the zygote imports and warms up, beside this file
+from zygote_root import (  # noqa: E402  the kernel's root, beside this file
+    CLONE,
+    GUARD_NAME,
+    INIT_NAME,
+    LIBC,
+    PR_CAPBSET_DROP,
+    PR_SET_NAME,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    _ok,
+    build_root,
+)
 
 sys.path.pop(0)
-
-CLONE = {"NEWNS": 0x20000, "NEWCGROUP": 0x2000000, "NEWUTS": 0x4000000, "NEWIPC": 0x8000000,
-         "NEWPID": 0x20000000, "NEWNET": 0x40000000}  # fmt: skip
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NAME, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 15, 24, 38
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(platform.machine())
-GUARD_NAME = b"disk-guard"  # the guard's /proc/<pid>/comm: clock.is_disk_guard knows it
-INIT_NAME = b"sandbox-init"  # and init's: clock.SANDBOXING
-LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def _ok(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def _mount(src: str | None, dst: str, kind: str | None, flags: int, data: str = "") -> None:
-    enc = [None if v is None else v.encode() for v in (src, dst, kind)]
-    _ok(LIBC.mount(enc[0], enc[1], enc[2], flags, data.encode() or None), f"mount {dst}")
-
-
-def _read_only_bind(src: str, dst: str) -> None:
-    _mount(src, dst, None, MS_BIND | MS_REC)
-    with open("/proc/self/mountinfo") as handle:  # the bind and its submounts, each read-only
-        points = [line.split()[4] for line in handle]
-    for point in points:
-        if point == dst or point.startswith(dst + "/"):
-            _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-
-
-def build_root(root: str, request: dict, workdir_fd: int) -> None:
-    """In a new mount namespace: the kernel's root, as ``sandbox._bwrap`` has bubblewrap build
-    it (the same binds, the same caps on ``/tmp`` and ``/submission``, read-only elsewhere)."""
-    tmp_bytes, private = request["limits"]["tmp_bytes"], request["private"]
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
-    for folder, mode in (("/tmp", "1777"), ("/submission", "0777")):  # first: the private
-        os.makedirs(root + folder)  # folder may be under /tmp
-        flags = MS_NOSUID | MS_NODEV
-        _mount("tmpfs", root + folder, "tmpfs", flags, f"size={tmp_bytes},mode={mode}")
-    for link in request["links"]:  # sandbox.SYSTEM_LINKS
-        if os.path.islink(link):
-            os.symlink(os.readlink(link), root + link)
-        elif os.path.isdir(link):
-            os.makedirs(root + link)
-            _read_only_bind(link, root + link)
-    for path in request["paths"]:
-        os.makedirs(root + path, exist_ok=True)
-        _read_only_bind(path, root + path)
-    os.makedirs(root + private, exist_ok=True)
-    _mount(private, root + private, None, MS_BIND | MS_NOSUID | MS_NODEV)
-    os.makedirs(root + "/input")
-    # NOTE: the folder's path, read from its descriptor in this fork (the zygote never has it):
-    # a descriptor opened in another mount namespace cannot be the source of a bind
-    _read_only_bind(os.readlink(f"/proc/self/fd/{workdir_fd}"), root + "/input")
-    os.makedirs(root + "/dev/shm")
-    for node in ("null", "zero", "full", "random", "urandom", "tty"):
-        open(root + "/dev/" + node, "w").close()
-        _mount("/dev/" + node, root + "/dev/" + node, None, MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-                         ("core", "/proc/kcore"), ("ptmx", "pts/ptmx")):  # fmt: skip
-        os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(root + "/dev/pts")  # a terminal namespace of its own, as bubblewrap's --dev
-    _mount(
-        "devpts",
-        root + "/dev/pts",
-        "devpts",
-        MS_NOSUID | MS_NOEXEC,
-        "newinstance,ptmxmode=0666,mode=620",
-    )
-    os.makedirs(root + "/proc")
-    os.makedirs(root + "/.old")
-    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _ok(LIBC.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
-    os.chdir("/")
-    _ok(LIBC.umount2(b"/.old", 2), "umount the old root")  # 2: MNT_DETACH
-    os.rmdir("/.old")
-    _mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
 
 
 def confine(limits: dict, uid: int) -> None:
@@ -173,7 +96,7 @@ def kernel(request: dict, log: int) -> None:
             else:
                 shutil.copy(entry.path, f"/submission/{entry.name}", follow_symlinks=False)
     os.chdir("/submission")
-    ours = ("disk_guard", "zygote_imports")
+    ours = ("disk_guard", "zygote_imports", "zygote_root")
     for name in [m for m in sys.modules if m in ours or m.startswith("autograder")]:
         del sys.modules[name]  # as in a cold kernel, the grader's modules are not there
     from ipykernel import kernelapp
@@ -274,19 +197,7 @@ def serve(fd: int) -> None:
     # NOTE: no PR_SET_PDEATHSIG here: it fires when the *thread* that started the zygote ends,
     # and a Dask worker may start it from a thread of its pool; the socket's end says the
     # worker has gone (its guards then stop their kernels: their parent is gone)
-    before = dict(os.environ)
-    for name in zygote_imports.IMPORTS:
-        __import__(name)
-    # what the imports set in the environment (debugpy's PYDEVD_USE_FRAME_EVAL), as a cold
-    # kernel's own imports set it: each kernel's fresh environment gets it too (not what the
-    # warm-up sets, such as torch's cache folder, named after the zygote's user)
-    IMPORTED_ENV.update((k, v) for k, v in os.environ.items() if before.get(k) != v)
-    zygote_imports.warm_up()
-    # NOTE: what the imports made is moved out of the collector's reach (gc.freeze, as its
-    # documentation advises before forking): a kernel's collections then walk only the objects
-    # it made itself, instead of touching, and so copying, every page of the zygote's heap
-    gc.collect()
-    gc.freeze()
+    IMPORTED_ENV.update(zygote_imports.load())
     MOUNTPOINT.append(tempfile.mkdtemp(prefix="kernel-root-"))
     # a worker's pool or nanny that ends its group with SIGTERM ends this one cleanly too; a
     # Ctrl-C in the terminal is for the grader, whose end then ends this one

@@ -7,6 +7,8 @@ Imported by the zygote by its path, beside it (the zygote imports nothing of ``a
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import sys
 
 #: What the released setup cells import, once here instead of in every kernel.
@@ -35,7 +37,7 @@ def warm_up() -> None:
     try:
         raise AssertionError("warm-up")
     except AssertionError:
-        # in the kernels' mode (kernel.IPYTHON_ARGUMENTS)
+        # in the kernels' mode (kernelspecs.IPYTHON_ARGUMENTS)
         ultratb.AutoFormattedTB(mode="Plain").structured_traceback(*sys.exc_info())
     for device, dtype in (("cpu", torch.float32), ("cpu", torch.float64), ("meta", torch.float64)):
         x = torch.ones(2, 2, 3, 4, dtype=dtype, device=device).requires_grad_(device == "cpu")
@@ -54,3 +56,21 @@ def warm_up() -> None:
         ]  # fmt: skip
         if device == "cpu":
             sum(out.sum() for out in outputs).backward()
+
+
+def load() -> dict[str, str]:
+    """Import :data:`IMPORTS`, warm up, and freeze the heap; return what the imports set in the
+    environment (debugpy's ``PYDEVD_USE_FRAME_EVAL``), which a cold kernel's own imports set
+    too, so each kernel's fresh environment gets it (not what the warm-up sets, such as torch's
+    cache folder, named after the zygote's user)."""
+    before = dict(os.environ)
+    for name in IMPORTS:
+        __import__(name)
+    imported = {k: v for k, v in os.environ.items() if before.get(k) != v}
+    warm_up()
+    # NOTE: what the imports made is moved out of the collector's reach (gc.freeze, as its
+    # documentation advises before forking): a kernel's collections then walk only the objects
+    # it made itself, instead of touching, and so copying, every page of the zygote's heap
+    gc.collect()
+    gc.freeze()
+    return imported
