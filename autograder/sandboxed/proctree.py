@@ -6,6 +6,7 @@ every cell's start and end (and while a cell runs), so this stays cheap.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 THREADS = 256  # threads of one process whose waits are read (a kernel has about ten)
@@ -47,9 +48,9 @@ def _waited(pid: int, tasks: list[str] | None = None) -> float | None:
     return total if seen else None
 
 
-def _cpu(pid: int) -> float | None:
-    """The CPU seconds of ``pid`` and of its children that it has waited for (user and system),
-    from ``/proc/<pid>/stat``; None when it has ended or is hidden."""
+def _stat(pid: int | str) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of ``pid`` and of the children it has waited for, user and
+    system), from ``/proc/<pid>/stat``; None when it has ended or is hidden."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read()
@@ -57,7 +58,12 @@ def _cpu(pid: int) -> float | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: count from the last ")"
     fields = stat[stat.rfind(b")") + 2 :].split()
-    return sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+    return int(fields[1]), sum(int(v) for v in fields[11:15]) / _TICKS  # utime stime cutime cstime
+
+
+def _cpu(pid: int) -> float | None:
+    found = _stat(pid)
+    return None if found is None else found[1]
 
 
 #: Whether this kernel lists each thread's children (``CONFIG_PROC_CHILDREN``, on in the
@@ -90,6 +96,17 @@ def sample(root: int, *, count_root: bool = True) -> Sample | None:
     """
     if not _CHILDREN_FILES:
         return _sample_by_search(root, count_root=count_root)
+    return _walk(root, count_root, _cpu, _children)
+
+
+def _walk(
+    root: int,
+    count_root: bool,
+    cpu_of: Callable[[int], float | None],
+    children_of: Callable[[int, list[str]], list[int]],
+) -> Sample | None:
+    """The tree under ``root``, each process's CPU time from ``cpu_of`` and its children from
+    ``children_of(pid, its thread ids)``."""
     total, todo = 0.0, [root]
     waits: dict[int, float | None] = {}
     cpus: dict[int, float] = {}
@@ -97,7 +114,7 @@ def sample(root: int, *, count_root: bool = True) -> Sample | None:
         pid = todo.pop()
         if pid in waits:
             continue
-        used = _cpu(pid)
+        used = cpu_of(pid)
         if used is None:
             if pid == root:
                 return None
@@ -108,7 +125,7 @@ def sample(root: int, *, count_root: bool = True) -> Sample | None:
             tasks = []
         waits[pid], cpus[pid] = _waited(pid, tasks), used
         total += used if pid != root or count_root else 0.0
-        todo += _children(pid, tasks)
+        todo += children_of(pid, tasks)
     return Sample(total, waits, cpus)
 
 
@@ -122,24 +139,8 @@ def _sample_by_search(root: int, *, count_root: bool = True) -> Sample | None:
     except OSError:
         return None
     for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:  # ended meanwhile, or hidden
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        used[pid] = sum(int(v) for v in fields[11:15]) / _TICKS
-    if root not in used:
-        return None
-    total, todo, waits, cpus = 0.0, [root], dict[int, float | None](), dict[int, float]()
-    while todo:
-        pid = todo.pop()
-        if pid not in waits:
-            waits[pid], cpus[pid] = _waited(pid), used.get(pid, 0.0)
-            total += cpus[pid] if pid != root or count_root else 0.0
-            todo += children.get(pid, [])
-    return Sample(total, waits, cpus)
+        found = _stat(entry.name) if entry.name.isdigit() else None
+        if found is not None:  # else ended meanwhile, or hidden
+            children.setdefault(found[0], []).append(int(entry.name))
+            used[int(entry.name)] = found[1]
+    return _walk(root, count_root, used.get, lambda pid, _: children.get(pid, []))
