@@ -45,8 +45,8 @@ from zygote_root import (  # noqa: E402  the kernel's root, beside this file
     PR_SET_NAME,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
-    _ok,
     build_root,
+    ok,
 )
 
 sys.path.pop(0)
@@ -65,7 +65,7 @@ def confine(limits: dict, uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)  # from root to another user: every capability is gone
-    _ok(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    ok(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 
 def _defaults() -> None:
@@ -110,9 +110,9 @@ def init(request: dict, log: int, workdir: int) -> None:
     """PID 1 of the namespace: build the root, start the kernel, reap; never returns."""
     LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     LIBC.prctl(PR_SET_NAME, INIT_NAME, 0, 0, 0)
-    _ok(LIBC.unshare(CLONE["NEWNS"]), "unshare the mount namespace")
+    ok(LIBC.unshare(CLONE["NEWNS"]), "unshare the mount namespace")
     build_root(MOUNTPOINT[0], request, workdir)
-    _ok(LIBC.sethostname(b"sandbox", 7), "sethostname")
+    ok(LIBC.sethostname(b"sandbox", 7), "sethostname")
     child = os.fork()
     if child == 0:
         os.close(workdir)
@@ -136,7 +136,7 @@ def guard(request: dict, log: int, workdir: int, zygote: int) -> None:
         os.dup2(to, fd)
     os.close(null)
     flags = sum(CLONE[k] for k in ("NEWPID", "NEWNET", "NEWIPC", "NEWUTS", "NEWCGROUP"))
-    _ok(LIBC.unshare(flags), "unshare")
+    ok(LIBC.unshare(flags), "unshare")
     spec = request["guard"]
     watches = [disk_guard.Watch(name, str(cap), folder) for name, cap, folder in spec["watches"]]
     if os.path.exists(spec["report"]):

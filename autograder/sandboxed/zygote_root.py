@@ -20,7 +20,7 @@ INIT_NAME = b"sandbox-init"  # and init's: clock.SANDBOXING
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
-def _ok(result: int, what: str) -> None:
+def ok(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
@@ -28,7 +28,7 @@ def _ok(result: int, what: str) -> None:
 
 def _mount(src: str | None, dst: str, kind: str | None, flags: int, data: str = "") -> None:
     enc = [None if v is None else v.encode() for v in (src, dst, kind)]
-    _ok(LIBC.mount(enc[0], enc[1], enc[2], flags, data.encode() or None), f"mount {dst}")
+    ok(LIBC.mount(enc[0], enc[1], enc[2], flags, data.encode() or None), f"mount {dst}")
 
 
 def _read_only_bind(src: str, dst: str) -> None:
@@ -84,8 +84,8 @@ def build_root(root: str, request: dict, workdir_fd: int) -> None:
     os.makedirs(root + "/proc")
     os.makedirs(root + "/.old")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _ok(LIBC.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
+    ok(LIBC.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old").encode()), "pivot_root")
     os.chdir("/")
-    _ok(LIBC.umount2(b"/.old", 2), "umount the old root")  # 2: MNT_DETACH
+    ok(LIBC.umount2(b"/.old", 2), "umount the old root")  # 2: MNT_DETACH
     os.rmdir("/.old")
     _mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
