@@ -141,3 +141,19 @@ def recognized(
         if both and all(verdict(exact[p.name], got[p.name], theirs[p.name]) is None for p in both):
             found.append(m)
     return found
+
+
+def without_meta(mutated: dict[str, Any]) -> dict[str, Any]:
+    """``mutated`` (mutant name -> probe name -> records, or why there are none) without the
+    second device's part of each record, as the judge runs its mutants. Records without ``meta``
+    are compared on values alone, so a mutant that only mixes devices still agrees with a
+    submission that does: both return the reference's values. ``check`` names each mutant from
+    these, as the judge would."""
+
+    def plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "meta"} for r in records]
+
+    return {
+        name: {p: plain(rs) for p, rs in got.items()} if isinstance(got, dict) else got
+        for name, got in mutated.items()
+    }

@@ -122,7 +122,7 @@ class Probe:
     rtol: float = 1e-7
     atol: float = 1e-9
     compare: Comparator | None = None  # instead of the default comparison of plain data
-    second_device: bool = True  # repeat every call with the tensors on PyTorch's meta device
+    second_device: bool = True  # repeat calls with the tensors on PyTorch's meta device
 
     def calls(self) -> list[Call]:
         found = list(self.cases())
@@ -149,10 +149,10 @@ def probe(
     against the reference's, by default: the arguments as they are after the call (values,
     ``requires_grad`` and whether ``.grad`` is set: an input changed in place is caught unless
     the reference changes it the same way), each returned tensor's dtype, device and
-    ``requires_grad``, and, with ``second_device`` (the default), the same call with every
-    tensor input on PyTorch's ``meta`` device, where a tensor the answer makes on the CPU
-    (``torch.eye(n)`` without ``device=``) shows up. A call the reference cannot run on ``meta``
-    (it reads values) is not held against anyone there."""
+    ``requires_grad``, and, with ``second_device`` (the default), the first, middle and last
+    calls again with every tensor input on PyTorch's ``meta`` device, where a tensor the answer
+    makes on the CPU (``torch.eye(n)`` without ``device=``) shows up. A call the reference cannot
+    run on ``meta`` (it reads values) is not held against anyone there."""
     ids = (grade_ids,) if isinstance(grade_ids, str) else tuple(grade_ids)
 
     def register(cases: Callable[[], Iterable[Call]]) -> Callable[[], Iterable[Call]]:
@@ -246,7 +246,8 @@ def encode_inputs(probes: Sequence[Probe], folder: Path) -> dict[str, int]:
         with (folder / f"{p.name}{ARRAYS}").open("wb") as handle:
             for array in arrays:
                 np.save(handle, array, allow_pickle=False)
-        spec = {"function": p.function, "calls": calls, "meta": p.second_device}
+        meta = sorted({0, len(calls) // 2, len(calls) - 1}) if p.second_device else []
+        spec = {"function": p.function, "calls": calls, "meta": meta}  # calls repeated on meta
         (folder / f"{p.name}.json").write_text(json.dumps(spec))
         counts[p.name] = len(calls)
     return counts

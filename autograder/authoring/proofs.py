@@ -121,7 +121,9 @@ def _killer(
     if killer is None:
         problems["survived"].append(f"{m.name} ({m.function}): {m.why}")
         return None
-    named = mutants_mod.recognized(m.function, mine, got, mutated, declared)
+    # as the judge names it, from the mutants' records without the second device's part
+    plain = mutants_mod.without_meta(mutated)
+    named = mutants_mod.recognized(m.function, mine, got, plain, declared)
     if m not in named[: mutants_mod.NAMED]:
         others = ", ".join(n.name for n in named if n is not m) or "none"
         problems["unnamed"].append(f"{m.name} ({m.function}): its results agree with {others}")

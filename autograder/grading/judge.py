@@ -125,7 +125,9 @@ def _returned(records: Any) -> bool:
 
 def _mutants(source: Path, probes: dict[str, list[Probe]]) -> dict[str, Any]:
     """Each notebook's mutants, ready to run on the hidden inputs in this process (they are the
-    author's code, as trusted as the reference); nothing runs yet."""
+    author's code, as trusted as the reference); nothing runs yet. They run without the second
+    device (:func:`autograder.mutants.without_meta` says why), which keeps the meta device's first
+    use (a second of CPU) and its slow Python kernels out of this process."""
     from autograder.sandboxed import Mutants, code_sources
 
     runners = {}
@@ -133,7 +135,8 @@ def _mutants(source: Path, probes: dict[str, list[Probe]]) -> dict[str, Any]:
         found = load_mutants(mutants_file(source / f"{name}.ipynb"))
         if found and declared:
             _, code = code_sources(source / f"{name}.ipynb")
-            runners[name] = Mutants([c.source for c in code], declared, found)
+            plain = [replace(p, second_device=False) for p in declared]
+            runners[name] = Mutants([c.source for c in code], plain, found)
     return runners
 
 

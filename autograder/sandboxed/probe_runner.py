@@ -13,10 +13,11 @@ For every call of a probe it records, as plain data (never pickle):
   trusted side sees an input changed in place (or a ``requires_grad`` switched on) unless the
   reference does the same;
 - ``grads``: with a backward pass asked for, the gradient of every input that requires one;
-- ``meta``: the shapes, dtypes and devices returned when every tensor input is moved to
-  PyTorch's ``meta`` device, or ``{"raised": ...}``: ``DeviceMismatch`` when the answer mixed
-  devices (a constant made without ``device=``), ``MetaUnsupported`` when the call cannot run on
-  ``meta`` at all (it reads values), which the trusted side does not hold against anyone.
+- ``meta``, for the calls the spec names (the first, middle and last): the shapes, dtypes and
+  devices returned when every tensor input is moved to PyTorch's ``meta`` device, or
+  ``{"raised": ...}``: ``DeviceMismatch`` when the answer mixed devices (a constant made without
+  ``device=``), ``MetaUnsupported`` when the call cannot run on ``meta`` at all (it reads
+  values), which the trusted side does not hold against anyone.
 
 What the calls print is thrown away, never sent: no one would see it, and a noisy answer would
 otherwise make the kernel wait for its I/O thread at every flush, which a busy machine stretches.
@@ -231,8 +232,8 @@ def run(name: str, inputs: str, outputs: str, namespace: dict[str, Any]) -> None
         return result, args, leaves
 
     with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
-        meta = bool(spec.get("meta"))
-        results = [_record(c, attempt, codec, dev, meta) for c in spec["calls"]]
+        meta = set(spec["meta"])  # the calls repeated on the meta device
+        results = [_record(c, attempt, codec, dev, i in meta) for i, c in enumerate(spec["calls"])]
     with open(os.path.join(outputs, name + ARRAYS), "wb") as handle:
         for a in codec.saved:
             np.save(handle, a, allow_pickle=False)
