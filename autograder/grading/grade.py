@@ -11,8 +11,10 @@ The pipeline, in order:
    trusted cells is skipped, unless ``force``;
 5. a backend (:mod:`autograder.grading.backends`: this process, a local pool or Dask) runs
    :func:`autograder.sandboxed.run_task` for each of the others, a fresh kernel per notebook;
-6. :class:`autograder.grading.record.Recorder`, in this process only, writes each result as it
-   arrives: autograded notebooks, gradebook, ledger;
+   meanwhile a thread of this process prepares the judge (the reference's probes, in a kernel
+   of this process's zygote, started with the workers);
+6. :class:`autograder.grading.record.Recorder`, in this process only, judges and writes each
+   result as it arrives, once the judge is ready: autograded notebooks, gradebook, ledger;
 7. the results, one :class:`autograder.messages.TaskResult` per student (without the executed
    notebooks).
 """
@@ -21,12 +23,12 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder.config import CourseConfig, CourseError, GradingConfig
-from autograder.grading.backends import Backend
+from autograder.grading.backends import Backend, Serial
 from autograder.grading.backends import backend as make_backend
 from autograder.grading.judge import Judge
 from autograder.grading.ledger import Ledger
@@ -35,8 +37,8 @@ from autograder.grading.record import Recorder
 from autograder.grading.stats import AssignmentStats
 from autograder.grading.submission import Submissions, trusted_notebooks
 from autograder.grading.workspace import Workspace, collect, prepare
-from autograder.messages import RECORDED, TaskResult
-from autograder.sandboxed import detect
+from autograder.messages import RECORDED, GradeTask, TaskResult
+from autograder.sandboxed import detect, start_zygote
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ def _start(
     folder = submissions or workspace / "submitted"
     found = sum(1 for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else 0
     workers = max(1, min(options.workers, found))  # no more local workers than submissions
+    start_zygote(options.isolation)  # this process's, for the reference's kernel (Judge.prepare)
     with ThreadPoolExecutor(1) as starter:
         starting = starter.submit(make_backend, workers, options.scheduler, options.dask_local)
         try:
@@ -136,18 +139,21 @@ def _known(
 def _grade_each(
     ws: Workspace,
     reader: Submissions,
-    judge: Judge,
+    judging: Future[Judge],
     runner: Backend,
     todo: list[str],
     progress: Progress,
 ) -> list[TaskResult]:
-    """Grade the ``todo`` students' submissions, recording each result as it arrives; the
-    results in the order they arrived."""
-    done = []
+    """Grade the ``todo`` students' submissions, recording each result as it arrives, once the
+    judge is ready (the workers grade meanwhile); the results in the order they arrived. A
+    judge that fails (a reference that fails its probes) stops the run at the next result."""
+    done: list[TaskResult] = []
+    waiting: list[tuple[GradeTask, TaskResult]] = []  # arrived before the judge was ready
     progress.start()
     with Recorder(ws, reader.assignment) as recorder:
-        for task, raw in runner.results(reader.task(s) for s in todo):
-            result = judge.judge(raw)
+
+        def record(task: GradeTask, raw: TaskResult) -> None:
+            result = judging.result().judge(raw)
             if result.status in RECORDED:
                 recorder.record(task, result)
             progress.update(
@@ -156,7 +162,30 @@ def _grade_each(
                 f"{result.score:g}/{result.max_score:g} in {result.seconds_total:.1f} s",
             )
             done.append(result.stripped())
+
+        for arrived in runner.results(reader.task(s) for s in todo):
+            waiting.append(arrived)
+            if judging.done():
+                for task, raw in waiting:
+                    record(task, raw)
+                waiting.clear()
+        for task, raw in waiting:
+            record(task, raw)
+    judging.result()  # with nothing to grade, a reference that fails its probes still says so
     return done
+
+
+def _judge(source: Path, template: GradeTask, runner: Backend) -> Future[Judge]:
+    """The judge, prepared in a thread of this process while the workers grade (a pool's or
+    Dask's); with no other worker than this process, before it grades."""
+    if isinstance(runner, Serial):
+        ready: Future[Judge] = Future()
+        ready.set_result(Judge.prepare(source, template))
+        return ready
+    preparing = ThreadPoolExecutor(1, thread_name_prefix="judge")
+    judging = preparing.submit(Judge.prepare, source, template)
+    preparing.shutdown(wait=False)
+    return judging
 
 
 def grade_run(
@@ -178,14 +207,14 @@ def grade_run(
         students = _only(students, options.students)
         trusted = trusted_notebooks(ws, assignment)
         reader = Submissions(ws, assignment, trusted, options.notebook_timeout, options.isolation)
-        judge = Judge.prepare(ws.path / "source" / assignment, reader.template)
+        judging = _judge(ws.path / "source" / assignment, reader.template, runner)
         results = _known(ws, reader, students, options.force or bool(options.students))
         progress = progress or Progress(len(students))
         for result in results.values():
             stats = stats.merge(_stats(result))
             progress.update(result.student, result.status, "", skipped=True)
         todo = [s for s in students if s not in results]
-        for result in _grade_each(ws, reader, judge, runner, todo, progress):
+        for result in _grade_each(ws, reader, judging, runner, todo, progress):
             results[result.student] = result
             stats = stats.merge(_stats(result))
     finally:

@@ -11,8 +11,7 @@ With bubblewrap (Debian package ``bubblewrap``), a kernel gets:
   not there;
 - a private, size-capped ``/tmp`` and a size-capped ``/submission`` (its working folder)
   holding a copy of this submission's files only; the rest of its view is read-only;
-- an unprivileged user of its own (when the grader runs as root), no capabilities, no new
-  privileges;
+- an unprivileged user of its own (the grader being root), no capabilities, no new privileges;
 - limits on address space, processes, file size, open files and CPU time (``prlimit``);
 - a cap on the disk its private folder uses on the host, kept by the disk guard
   (:mod:`autograder.sandboxed.disk_guard`), which stops the kernel when it passes the cap.
@@ -27,6 +26,7 @@ is the client's; a warm kernel enters the same sandbox another way (:mod:`.zygot
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -35,7 +35,6 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import coursekit
 from autograder.results import MAX_RESULT_BYTES
 from autograder.sandboxed import disk_guard
 
@@ -144,7 +143,8 @@ def _system_paths() -> list[Path]:
     python = [sys.base_prefix, sys.prefix, *site.getsitepackages()]
     found += [Path(p).resolve() for p in python if Path(p).is_dir()]
     found.append(Path(os.path.realpath(sys.executable)).parent)
-    found.append(Path(coursekit.__file__).resolve().parent)
+    kit = importlib.util.find_spec("coursekit")  # found, not imported: it imports torch
+    found.append(Path(str(kit and kit.origin)).resolve().parent)
     unique = sorted(set(found), key=lambda p: (len(p.parts), str(p)))
     # a path inside another one already bound needs no bind of its own
     return [p for p in unique if not any(q != p and q in p.parents for q in unique)]

@@ -79,7 +79,7 @@ class Zygote:
     """One worker's zygote process, and the socket to it."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # one fork at a time; ready() from any thread
         self.process: subprocess.Popen | None = None
         self.channel: socket.socket | None = None
         self.mountpoint = ""  # the folder its kernels' roots are mounted on, once it is ready
@@ -105,23 +105,24 @@ class Zygote:
 
     def ready(self) -> None:
         """Wait for the zygote's imports; raise OSError, with what it said, if it failed."""
-        if self.pid is not None:
-            return
-        assert self.channel is not None
-        self.channel.settimeout(STARTUP_SECONDS)
-        try:
-            hello = self.channel.recv(4096)
-        except OSError:
-            hello = b""
-        if not hello:
-            self.said.seek(0)
-            words = self.said.read()[-400:].decode(errors="replace").strip()
-            self.stop()
-            raise OSError(f"the zygote did not start: {words or 'it said nothing'}")
-        said = json.loads(hello)
-        self.pid, self.cpu = said["ready"], said["cpu"]  # cpu: what its start cost, once
-        self.mountpoint = said["mountpoint"]  # where its kernels' roots are mounted
-        self.channel.settimeout(ANSWER_SECONDS)
+        with self.lock:
+            if self.pid is not None:
+                return
+            assert self.channel is not None
+            self.channel.settimeout(STARTUP_SECONDS)
+            try:
+                hello = self.channel.recv(4096)
+            except OSError:
+                hello = b""
+            if not hello:
+                self.said.seek(0)
+                words = self.said.read()[-400:].decode(errors="replace").strip()
+                self.stop()
+                raise OSError(f"the zygote did not start: {words or 'it said nothing'}")
+            said = json.loads(hello)
+            self.pid, self.cpu = said["ready"], said["cpu"]  # cpu: what its start cost, once
+            self.mountpoint = said["mountpoint"]  # where its kernels' roots are mounted
+            self.channel.settimeout(ANSWER_SECONDS)
 
     def fork(self, request: dict, fds: list[int]) -> tuple[int, int]:
         """A new kernel: (its first process's pid, a pidfd for it). Restarts a dead zygote once."""
@@ -161,6 +162,7 @@ class Zygote:
 
 _ZYGOTE: dict[str, Zygote] = {}
 _FAILED: dict[str, str] = {}  # why this worker's zygote could not start
+_STARTING = threading.Lock()
 
 
 def zygote(sandbox: Sandbox, wait: bool = True) -> Zygote | None:
@@ -170,7 +172,8 @@ def zygote(sandbox: Sandbox, wait: bool = True) -> Zygote | None:
     if cold_because(sandbox) is not None or "it" in _FAILED:
         return None
     try:
-        found = _ZYGOTE.get("it") or _ZYGOTE.setdefault("it", Zygote())
+        with _STARTING:  # one zygote, whichever thread asks first
+            found = _ZYGOTE.get("it") or _ZYGOTE.setdefault("it", Zygote())
         if wait:
             found.ready()
     except OSError as err:

@@ -60,11 +60,11 @@ def warm_up() -> int:
     return os.getpid()
 
 
-def start_zygote() -> None:
-    """Start this worker's zygote, if its kernels start warm; do not wait for its imports."""
+def start_zygote(isolation: str = "auto") -> None:
+    """Start this process's zygote, if its kernels start warm; do not wait for its imports."""
     from autograder.sandboxed import warm
 
-    warm.zygote(sandbox("auto"), wait=False)
+    warm.zygote(sandbox(isolation), wait=False)
 
 
 def stop_zygote() -> None:
