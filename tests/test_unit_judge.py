@@ -328,3 +328,23 @@ def test_a_reference_that_fails_its_probes_stops_the_run(toy: Any, tmp_path: Pat
     path.write_text(json.dumps(nb))
     with pytest.raises(ReferenceFailed, match="toy: the reference solution fails [0-9]+ of"):
         Judge.prepare(broken, reader.template)
+
+
+def test_a_local_pools_worker_runs_the_reference_as_this_process_would(toy: Any) -> None:
+    """The reference's probes run in a worker of the local pool (whose zygote has started) give
+    the records this process's kernel gives; a pool that broke meanwhile (a submission killed
+    its worker) leaves the reference to this process, and the run goes on."""
+    from autograder.grading.backends import Pool
+
+    source, reader = toy
+    here = Judge.prepare(source, reader.template)
+    pool = Pool(2)
+    try:
+        there = Judge.prepare(source, reader.template, pool.reference)
+        assert there.expected == here.expected
+        assert there.expected["toy"]["double_cases"][0]["result"] == 42
+        pool.pool.shutdown(wait=True)  # as a broken pool is left until it is restarted
+        after = Judge.prepare(source, reader.template, pool.reference)
+        assert after.expected == here.expected
+    finally:
+        pool.close()

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from autograder.messages import GradeTask, TaskResult, failed
-from autograder.sandboxed import run_task
+from autograder.sandboxed import probe_reference, run_task
 
 Outcome = tuple[GradeTask, TaskResult]
 
@@ -125,6 +125,16 @@ class Pool:
                 if task is alone:
                     alone = None
                 yield task, result
+
+    def reference(self, *args: Any) -> Any:
+        """:func:`~autograder.sandboxed.probe_reference` in one of this pool's workers, whose
+        zygote has started already (the coordinator's own would cost one more), ahead of the
+        submissions not yet sent; in this process if the pool breaks meanwhile (a submission
+        that killed its worker)."""
+        try:
+            return self.pool.submit(probe_reference, *args).result()
+        except (BrokenProcessPool, RuntimeError):  # RuntimeError: the pool was restarted
+            return probe_reference(*args)
 
     def _restart(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

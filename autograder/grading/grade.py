@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder.config import CourseConfig, CourseError, GradingConfig
-from autograder.grading.backends import Backend, Serial
+from autograder.grading.backends import Backend, Pool, Serial
 from autograder.grading.backends import backend as make_backend
 from autograder.grading.judge import Judge
 from autograder.grading.ledger import Ledger
@@ -62,7 +62,8 @@ def _start(
     folder = submissions or workspace / "submitted"
     found = sum(1 for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else 0
     workers = max(1, min(options.workers, found))  # no more local workers than submissions
-    start_zygote(options.isolation)  # this process's, for the reference's kernel (Judge.prepare)
+    if options.scheduler or options.dask_local or workers <= 1:  # a local pool's worker runs it
+        start_zygote(options.isolation)  # this process's, for the reference's kernel
     with ThreadPoolExecutor(1) as starter:
         starting = starter.submit(make_backend, workers, options.scheduler, options.dask_local)
         try:
@@ -177,13 +178,15 @@ def _grade_each(
 
 def _judge(source: Path, template: GradeTask, runner: Backend) -> Future[Judge]:
     """The judge, prepared in a thread of this process while the workers grade (a pool's or
-    Dask's); with no other worker than this process, before it grades."""
+    Dask's), with the reference's probes run by a worker of a local pool, or else here; with no
+    other worker than this process, before it grades."""
     if isinstance(runner, Serial):
         ready: Future[Judge] = Future()
         ready.set_result(Judge.prepare(source, template))
         return ready
+    probe = runner.reference if isinstance(runner, Pool) else None
     preparing = ThreadPoolExecutor(1, thread_name_prefix="judge")
-    judging = preparing.submit(Judge.prepare, source, template)
+    judging = preparing.submit(Judge.prepare, source, template, probe)
     preparing.shutdown(wait=False)
     return judging
 

@@ -1,7 +1,8 @@
 """The trusted side of the probes: the reference run, and each submission's verdicts.
 
-Only the coordinator holds the expected results: workers (local or on a cluster) send back what
-the student's functions returned, and :func:`judge` compares it here with the reference run's,
+Only the coordinator holds the expected results (the reference's records come to it from its own
+kernel, or from a worker of its local pool, a process of its own): workers send back what the
+student's functions returned, and :func:`judge` compares it here with the reference run's,
 through the probe's own comparison (:func:`autograder.probes.verdict`). A grade cell guarded by a
 probe that disagrees scores zero, and its cell in the autograded notebook (hence the feedback)
 gets an error output that says which function failed, and on how many hidden cases, without
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,16 @@ class Judge:
     mutants: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
-    def prepare(source: Path, template: GradeTask) -> Judge:
+    def prepare(
+        source: Path, template: GradeTask, probe: Callable[..., Any] | None = None
+    ) -> Judge:
         """Load the probes of every notebook of ``template`` and run them on the reference
         solutions in ``source`` (the assignment's source folder), each in its own sandboxed
-        kernel, exactly as a submission's are run."""
+        kernel, exactly as a submission's are run: by ``probe`` (a local pool's worker, see
+        :meth:`autograder.grading.backends.Pool.reference`), or else in this process."""
         from autograder.sandboxed import probe_reference
 
+        probe = probe or probe_reference
         probes, expected = {}, {}
         for trusted in template.trusted:
             declared = load(probes_file(source / f"{trusted.name}.ipynb"))
@@ -55,8 +60,7 @@ class Judge:
             if not declared:
                 continue
             text = (source / f"{trusted.name}.ipynb").read_text()
-            with tempfile.TemporaryDirectory(prefix="reference-") as cwd:
-                found = probe_reference(template, trusted, text, Path(cwd))
+            found = probe(template, trusted, text)
             failed = {name: why for name, why in found.items() if isinstance(why, str)}
             if failed:
                 raise ReferenceFailed(_reference_failed(trusted.name, failed))

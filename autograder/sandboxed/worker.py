@@ -217,18 +217,20 @@ def _statuses(run: Executed, first: int, given: Answers) -> tuple[list[str], lis
 
 
 def probe_reference(
-    task: GradeTask, trusted: TrustedNotebook, text: str, cwd: Path
+    task: GradeTask, trusted: TrustedNotebook, text: str
 ) -> dict[str, list[dict[str, Any]] | str]:
     """The probes' records for the reference solution ``text`` (a source notebook), run exactly
-    as a submission's are, in ``task``'s sandbox: what the coordinator's judge compares against."""
+    as a submission's are, in ``task``'s sandbox: what the coordinator's judge compares against.
+    Run in the coordinator, or in a worker of its local pool (a process of its own, on its
+    machine), never on a cluster's."""
     import nbformat
 
     given = answers(read_submission(text), nbformat.reads(trusted.release, as_version=4))
     budget = Budget(task.notebook_timeout)
     try:
-        return run_probes(
-            task, trusted, given, cwd, sandbox(task.isolation), budget, reference=True
-        )
+        with tempfile.TemporaryDirectory(prefix="reference-") as cwd:
+            confined = sandbox(task.isolation)
+            return run_probes(task, trusted, given, Path(cwd), confined, budget, reference=True)
     except GraderFailure as err:
         return {p.name: f"the grader failed: {err}" for p in trusted.probes}
 
