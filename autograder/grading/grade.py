@@ -12,7 +12,7 @@ The pipeline, in order:
 5. a backend (:mod:`autograder.grading.backends`: this process, a local pool or Dask) runs
    :func:`autograder.sandboxed.run_task` for each of the others, a fresh kernel per notebook;
    meanwhile a thread of this process prepares the judge (the reference's probes, in a kernel
-   of this process's zygote, started with the workers);
+   of a local pool's worker, or else of this process's zygote, started with the workers);
 6. :class:`autograder.grading.record.Recorder`, in this process only, judges and writes each
    result as it arrives, once the judge is ready: autograded notebooks, gradebook, ledger;
 7. the results, one :class:`autograder.messages.TaskResult` per student (without the executed
