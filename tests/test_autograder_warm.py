@@ -23,6 +23,7 @@ import pytest
 from autograder.sandboxed import warm
 from autograder.sandboxed.clock import TimeLimits
 from autograder.sandboxed.kernel import run_notebook
+from autograder.sandboxed.shared_zygote import SharedZygote
 from autograder.sandboxed.worker import sandbox
 from tests.conftest import ROOT
 
@@ -155,6 +156,7 @@ import json, sys
 from pathlib import Path
 import nbformat
 from autograder.sandboxed import warm
+from autograder.sandboxed.shared_zygote import SharedZygote
 from autograder.sandboxed.clock import TimeLimits
 from autograder.sandboxed.kernel import run_notebook
 from autograder.sandboxed.worker import sandbox
@@ -260,3 +262,78 @@ def test_the_disk_guard_stops_a_warm_kernel_s_bomb(tmp_path: Path, kind: str) ->
     assert ran.stopped is not None and ran.stopped[0] == "kernel_died", ran.stopped
     assert report.read_text(encoding="utf-8").strip() == said
     assert ran.said == f"{disk_guard.MARK} {said}; it was stopped"
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_pools_workers_zygotes_are_forks_of_one_that_they_share(tmp_path: Path) -> None:
+    """A local pool imports torch once: each worker's zygote is a fork of the pool's shared one,
+    each worker gets its own, and closing the pool ends them all."""
+    import psutil
+
+    from autograder.grading.backends import Pool
+
+    pool = Pool(2)
+    try:
+        assert pool.zygote is not None
+        shared = psutil.Process(pool.zygote.process.pid)
+        deadline = time.monotonic() + 120
+        while len(shared.children()) < 2:  # each worker connects in its warm-up
+            assert time.monotonic() < deadline, "the workers' zygotes were not forked"
+            time.sleep(0.2)
+        forks = {child.pid for child in shared.children()}
+        assert len(forks) == 2 and all(_parent(pid) == shared.pid for pid in forks)
+        assert Path(pool.zygote.path).is_socket()
+        assert oct(Path(pool.zygote.folder).stat().st_mode & 0o777) == "0o700"
+    finally:
+        pool.close()
+    deadline = time.monotonic() + 15
+    while (
+        shared.is_running()
+        and shared.status() != psutil.STATUS_ZOMBIE
+        or any(_alive(pid) for pid in forks)
+    ):
+        assert time.monotonic() < deadline, "a closed pool left a zygote behind"
+        time.sleep(0.2)
+    assert not Path(pool.zygote.folder).exists()
+
+
+def test_a_worker_whose_shared_zygote_has_gone_starts_its_own(tmp_path: Path) -> None:
+    """The pool's zygote killed (or never listening): the worker's zygote is a process of its
+    own, and its kernels still start warm."""
+    shared = SharedZygote()
+    try:
+        shared.process.kill()
+        shared.process.wait()
+        own = warm.Zygote(shared.path)
+        try:
+            own.ready()
+            assert own.process is not None and own.shared is None
+            assert _parent(own.pid) == os.getpid()
+        finally:
+            own.stop()
+    finally:
+        shared.stop()
+    assert not Path(shared.folder).exists()
+
+
+def test_a_shared_zygotes_fork_that_dies_is_forked_again(tmp_path: Path) -> None:
+    """A worker's zygote forked from the shared one dies: the worker's next kernel comes from a
+    new fork of the shared one, not from a zygote of its own."""
+    shared = SharedZygote()
+    try:
+        mine = warm.Zygote(shared.path)
+        try:
+            mine.ready()
+            first = mine.pid
+            assert mine.process is None and _parent(first) == shared.process.pid
+            os.kill(first, signal.SIGKILL)
+            mine.start()  # what fork() does when its zygote has ended
+            mine.ready()
+            assert mine.pid != first and _parent(mine.pid) == shared.process.pid
+        finally:
+            mine.stop()
+    finally:
+        shared.stop()

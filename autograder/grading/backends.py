@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from autograder.messages import GradeTask, TaskResult, failed
-from autograder.sandboxed import probe_reference, run_task
+from autograder.sandboxed import probe_reference, run_task, shared_zygote
 
 Outcome = tuple[GradeTask, TaskResult]
 
@@ -49,10 +49,30 @@ class Serial:
         pass
 
 
-def _init_worker() -> None:
+def _init_worker(shared: str | None, environ: dict[str, str], cwd: str) -> None:
+    """A worker's start: the coordinator's environment and folder as they are now (a fork of
+    the forkserver has them as they were when it started), then its zygote and imports."""
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     from autograder.sandboxed import warm_up
 
-    warm_up()
+    warm_up(shared)
+
+
+#: What a local pool's worker imports before its first task: with ``forkserver``, once for the
+#: pool, in the process each worker is forked from.
+PRELOAD = ["autograder.grading.backends", "autograder.sandboxed.execute_cells", "nbgrader.utils"]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` where there is one (the workers share its imports; it has no threads, and
+    holds nothing of the coordinator's), else ``spawn``: never a fork of the coordinator."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 #: How many times a submission is tried again after its worker died (Dask's ``allowed-failures``,
@@ -61,10 +81,13 @@ RETRIES = 1
 
 
 class Pool:
-    """A local pool of long-lived worker processes, started with ``spawn`` on every platform.
+    """A local pool of long-lived worker processes, forked from a ``forkserver`` that has done
+    their imports (:data:`PRELOAD`), or started with ``spawn`` where there is none.
 
     The workers start at once and do their heavy imports (about a second) in the background,
-    while the coordinator prepares the workspace.
+    while the coordinator prepares the workspace. Where kernels start warm, the pool first starts
+    one zygote that its workers share (:class:`~autograder.sandboxed.warm.SharedZygote`): each
+    worker's zygote is a fork of it, so torch is imported once for the pool, not once a worker.
 
     NOTE: the retries are ours, not a library's. Dask's ``allowed-failures`` does this job on a
     cluster (see :class:`Dask`), but a Dask scheduler costs a process and was 14% slower than this
@@ -77,14 +100,30 @@ class Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.zygote = shared_zygote()  # the workers' zygotes are forks of this one
         self.pool = self._start()
 
-    def _start(self) -> ProcessPoolExecutor:
+    def _start(self, spawn: bool = False) -> ProcessPoolExecutor:
+        """A pool whose workers start now; with ``spawn``, or where the forkserver cannot fork
+        them (it was killed: a kernel outside the sandbox can see it), each a fresh process."""
         pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn") if spawn else _context(),
+            initializer=_init_worker,
+            initargs=(
+                None if self.zygote is None else self.zygote.path,
+                dict(os.environ),
+                os.getcwd(),
+            ),
         )
-        for _ in range(self.workers):  # each submission starts one more worker, up to the limit
-            pool.submit(os.getpid)
+        try:
+            for _ in range(self.workers):  # each submission starts one more worker, up to the limit
+                pool.submit(os.getpid)
+        except OSError:
+            pool.shutdown(wait=False, cancel_futures=True)
+            if spawn:
+                raise
+            return self._start(spawn=True)
         return pool
 
     def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
@@ -142,6 +181,21 @@ class Pool:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.zygote is not None:
+            self.zygote.stop()
+        _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """End the forkserver, which would otherwise outlive the pool as long as this process
+    lives; the next pool starts it again."""
+    # NOTE: multiprocessing has no public way to stop it; ForkServer._stop is what CPython's
+    # own tests call (3.8 and later). Without it, the forkserver idles until this process ends.
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        stop()
 
 
 class Dask:

@@ -9,6 +9,7 @@ sandboxed kernel; ``Mutants`` in its own process, see :mod:`.in_process`). The c
 
 from autograder.sandboxed.in_process import Mutants, code_sources
 from autograder.sandboxed.sandbox import Limits, Sandbox, detect
+from autograder.sandboxed.shared_zygote import shared_zygote
 from autograder.sandboxed.worker import (
     how_kernels_start,
     probe_reference,
@@ -27,6 +28,7 @@ __all__ = [
     "how_kernels_start",
     "probe_reference",
     "run_task",
+    "shared_zygote",
     "start_zygote",
     "stop_zygote",
     "warm_up",

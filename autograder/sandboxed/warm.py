@@ -75,24 +75,37 @@ def describe(sandbox: Sandbox) -> str:
     return f"cold: a fresh interpreter each ({why})"
 
 
-class Zygote:
-    """One worker's zygote process, and the socket to it."""
+def _command(*fds: int) -> list[str]:
+    return [sys.executable, "-P", ZYGOTE, *map(str, fds)]
 
-    def __init__(self) -> None:
+
+class Zygote:
+    """One worker's zygote and the socket to it: a fork of the pool's (``shared``: its socket)."""
+
+    def __init__(self, shared: str | None = None) -> None:
         self.lock = threading.RLock()  # one fork at a time; ready() from any thread
         self.process: subprocess.Popen | None = None
         self.channel: socket.socket | None = None
-        self.mountpoint = ""  # the folder its kernels' roots are mounted on, once it is ready
+        self.mountpoint, self.shared = "", shared  # mountpoint: its kernels' roots', once ready
         self.start()
 
     def start(self) -> None:
         """Start the zygote; its imports go on in the background until :meth:`ready`."""
         self.stop()
+        if self.shared is not None:
+            channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                channel.connect(self.shared)
+                self.channel, self.pid = channel, None
+                return
+            except OSError:  # the pool's has gone: this worker starts its own
+                channel.close()
+                self.shared = None
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = environment(Path(tempfile.gettempdir()))  # each kernel gets its own runtime dir
         self.said = tempfile.TemporaryFile()  # noqa: SIM115  what it says, should it fail to start
         self.process = subprocess.Popen(
-            [sys.executable, "-P", ZYGOTE, str(theirs.fileno())],
+            _command(theirs.fileno()),
             pass_fds=[theirs.fileno()],
             env=env,
             cwd="/",
@@ -114,6 +127,10 @@ class Zygote:
                 hello = self.channel.recv(4096)
             except OSError:
                 hello = b""
+            if not hello and self.shared is not None:  # the pool's did not fork: start one
+                self.shared = None
+                self.start()
+                return self.ready()
             if not hello:
                 self.said.seek(0)
                 words = self.said.read()[-400:].decode(errors="replace").strip()
@@ -165,15 +182,15 @@ _FAILED: dict[str, str] = {}  # why this worker's zygote could not start
 _STARTING = threading.Lock()
 
 
-def zygote(sandbox: Sandbox, wait: bool = True) -> Zygote | None:
-    """This worker process's zygote, started on first use, or None where kernels start cold
-    (:func:`cold_because`, or a zygote that could not start: :func:`kernels` says why). With
-    ``wait``, once its imports are done; without, at once (a worker's warm-up)."""
+def zygote(sandbox: Sandbox, wait: bool = True, shared: str | None = None) -> Zygote | None:
+    """This worker's zygote, started on first use (``shared``: see :class:`Zygote`), or None
+    where kernels start cold (:func:`cold_because`, or a zygote that could not start:
+    :func:`kernels` says why). With ``wait``, once its imports are done; else at once."""
     if cold_because(sandbox) is not None or "it" in _FAILED:
         return None
     try:
         with _STARTING:  # one zygote, whichever thread asks first
-            found = _ZYGOTE.get("it") or _ZYGOTE.setdefault("it", Zygote())
+            found = _ZYGOTE.get("it") or _ZYGOTE.setdefault("it", Zygote(shared))
         if wait:
             found.ready()
     except OSError as err:

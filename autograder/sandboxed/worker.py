@@ -48,23 +48,24 @@ from autograder.sandboxed.rebuild import Answers, Invalid, answers, read_submiss
 from autograder.sandboxed.sandbox import Sandbox, detect
 
 
-def warm_up() -> int:
-    """Do the heavy imports now, once per worker process; returns the process id."""
+def warm_up(shared: str | None = None) -> int:
+    """Start this worker's zygote (a fork of the pool's ``shared`` one), then do the heavy
+    imports, once per worker process; returns the process id."""
+    start_zygote(shared=shared)  # its imports go on beside the worker's
     import nbclient  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
     import nbgrader.utils  # noqa: F401
 
     import autograder.sandboxed.execute_cells  # noqa: F401
 
-    start_zygote()  # its imports go on beside the worker's
     return os.getpid()
 
 
-def start_zygote(isolation: str = "auto") -> None:
-    """Start this process's zygote, if its kernels start warm; do not wait for its imports."""
+def start_zygote(isolation: str = "auto", shared: str | None = None) -> None:
+    """Start this process's zygote (a fork of ``shared``'s) for warm kernels; do not wait."""
     from autograder.sandboxed import warm
 
-    warm.zygote(sandbox(isolation), wait=False)
+    warm.zygote(sandbox(isolation), wait=False, shared=shared)
 
 
 def stop_zygote() -> None:

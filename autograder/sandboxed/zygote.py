@@ -1,10 +1,14 @@
 """The zygote: a process that imports what every kernel imports, once, then forks kernels.
 
-    python -P autograder/sandboxed/zygote.py FD        (started by :mod:`autograder.sandboxed.warm`)
+    python -P autograder/sandboxed/zygote.py FD [LISTENER]   (started by :mod:`.warm`)
 
 Run by its path with the kernels' own environment, it imports (:mod:`zygote_imports`) and waits
-on ``FD``, a ``SOCK_SEQPACKET`` socket to its grading worker. Each request (JSON, with the kernel
-log's and the submission folder's descriptors) makes one kernel, in three forks of this one:
+on ``FD``, a ``SOCK_SEQPACKET`` socket to its grading worker. With ``LISTENER`` too, it is the one
+zygote of a local pool (:class:`autograder.sandboxed.warm.SharedZygote`): ``FD`` goes to the
+coordinator, whose end closing ends it, and each worker that connects to ``LISTENER`` gets a fork
+of it, which serves that worker as an unshared zygote would (:func:`serve_many`): the imports are
+paid once for the pool, not once for each worker. Each request (JSON, with the kernel log's and
+the submission folder's descriptors) makes one kernel, in three forks of this one:
 
 1. the **disk guard** (:func:`autograder.sandboxed.disk_guard.watch`), in a new session and new
    PID, network, IPC, UTS and cgroup namespaces, on the host's file system; its pidfd goes back;
@@ -26,6 +30,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -193,17 +198,50 @@ def _leave() -> None:
 
 
 def serve(fd: int) -> None:
-    """Answer the worker's requests until it goes; each answer passes the guard's pidfd."""
+    """Import, then answer the worker's requests until it goes (:func:`_serve`)."""
     # NOTE: no PR_SET_PDEATHSIG here: it fires when the *thread* that started the zygote ends,
     # and a Dask worker may start it from a thread of its pool; the socket's end says the
     # worker has gone (its guards then stop their kernels: their parent is gone)
     IMPORTED_ENV.update(zygote_imports.load())
+    _serve(socket.socket(fileno=fd))
+
+
+def serve_many(fd: int, listener_fd: int) -> None:
+    """A local pool's zygote: import once, then fork a zygote for each worker that connects to
+    ``listener_fd`` (each serves its worker, :func:`_serve`); end when the coordinator's end of
+    ``fd`` closes (the zygotes already forked end with their workers)."""
+    IMPORTED_ENV.update(zygote_imports.load())
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in _serve: a Ctrl-C is for the grader
+    grader = socket.socket(fileno=fd)
+    listener = socket.socket(fileno=listener_fd)
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:  # the workers' zygotes that have ended
+                pass
+        readable, _, _ = select.select([grader, listener], [], [], 1.0)
+        if grader in readable:  # the coordinator closed its end, or went
+            os._exit(0)
+        if listener not in readable:
+            continue
+        try:
+            worker, _ = listener.accept()
+        except OSError:
+            continue
+        if os.fork() == 0:  # one thread (the imports started none): the fork has it
+            grader.close()
+            listener.close()
+            _serve(worker)
+        worker.close()
+
+
+def _serve(channel: socket.socket) -> None:
+    """Answer the worker's requests until it goes; each answer passes the guard's pidfd."""
     MOUNTPOINT.append(tempfile.mkdtemp(prefix="kernel-root-"))
     # a worker's pool or nanny that ends its group with SIGTERM ends this one cleanly too; a
     # Ctrl-C in the terminal is for the grader, whose end then ends this one
     signal.signal(signal.SIGTERM, lambda *_: _leave())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    channel = socket.socket(fileno=fd)
     threads = len(os.listdir("/proc/self/task"))  # one: a fork copies only the thread calling it
     cpu = time.process_time()  # its start's cost, paid once per worker
     # the worker may have gone while this one imported (a pool closed before any work)
@@ -239,4 +277,6 @@ def answer(channel: socket.socket, said: dict, pidfd: int | None = None) -> None
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        serve_many(int(sys.argv[1]), int(sys.argv[2]))
     serve(int(sys.argv[1]))
