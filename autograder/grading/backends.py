@@ -86,7 +86,7 @@ class Pool:
 
     The workers start at once and do their heavy imports (about a second) in the background,
     while the coordinator prepares the workspace. Where kernels start warm, the pool first starts
-    one zygote that its workers share (:class:`~autograder.sandboxed.warm.SharedZygote`): each
+    one zygote that its workers share (:mod:`autograder.sandboxed.shared_zygote`): each
     worker's zygote is a fork of it, so torch is imported once for the pool, not once a worker.
 
     NOTE: the retries are ours, not a library's. Dask's ``allowed-failures`` does this job on a

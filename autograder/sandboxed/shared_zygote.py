@@ -11,10 +11,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from pathlib import Path
 
-from autograder.sandboxed.sandbox import environment
-from autograder.sandboxed.warm import _command, cold_because
+from autograder.sandboxed.warm import cold_because, launch
 
 
 class SharedZygote:
@@ -35,15 +33,8 @@ class SharedZygote:
         try:
             listener.bind(self.path)
             listener.listen(64)
-            self.process = subprocess.Popen(
-                _command(theirs.fileno(), listener.fileno()),
-                pass_fds=[theirs.fileno(), listener.fileno()],
-                env=environment(Path(tempfile.gettempdir())),
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # a worker whose fork fails starts its own: it says why
-            )
+            # stderr: a worker whose fork fails starts its own zygote, and that one says why
+            self.process = launch([theirs.fileno(), listener.fileno()], subprocess.DEVNULL)
         finally:
             theirs.close()
             listener.close()  # the zygote's is the only one: if it dies, connecting fails

@@ -75,8 +75,17 @@ def describe(sandbox: Sandbox) -> str:
     return f"cold: a fresh interpreter each ({why})"
 
 
-def _command(*fds: int) -> list[str]:
-    return [sys.executable, "-P", ZYGOTE, *map(str, fds)]
+def launch(fds: list[int], stderr: Any) -> subprocess.Popen:
+    """``zygote.py`` on ``fds`` (a socket; a shared one's listener too), in kernels' environment."""
+    return subprocess.Popen(
+        [sys.executable, "-P", ZYGOTE, *map(str, fds)],
+        pass_fds=fds,
+        env=environment(Path(tempfile.gettempdir())),
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 class Zygote:
@@ -102,17 +111,8 @@ class Zygote:
                 channel.close()
                 self.shared = None
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = environment(Path(tempfile.gettempdir()))  # each kernel gets its own runtime dir
         self.said = tempfile.TemporaryFile()  # noqa: SIM115  what it says, should it fail to start
-        self.process = subprocess.Popen(
-            _command(theirs.fileno()),
-            pass_fds=[theirs.fileno()],
-            env=env,
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.said,
-        )
+        self.process = launch([theirs.fileno()], self.said)
         theirs.close()
         self.channel, self.pid = mine, None
 

@@ -4,7 +4,7 @@
 
 Run by its path with the kernels' own environment, it imports (:mod:`zygote_imports`) and waits
 on ``FD``, a ``SOCK_SEQPACKET`` socket to its grading worker. With ``LISTENER`` too, it is the one
-zygote of a local pool (:class:`autograder.sandboxed.warm.SharedZygote`): ``FD`` goes to the
+zygote of a local pool (:mod:`autograder.sandboxed.shared_zygote`): ``FD`` goes to the
 coordinator, whose end closing ends it, and each worker that connects to ``LISTENER`` gets a fork
 of it, which serves that worker as an unshared zygote would (:func:`serve_many`): the imports are
 paid once for the pool, not once for each worker. Each request (JSON, with the kernel log's and
