@@ -86,11 +86,13 @@ def _manager_class(sandbox: Sandbox, private: Path, workdir: Path) -> type:
     """nbclient's kernel manager, launching the kernel inside ``sandbox``."""
     import zmq
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Type
 
     from autograder.sandboxed import warm
 
     class SandboxedKernelManager(AsyncKernelManager):
         forked: tuple | None = None  # (zygote, sandbox, private, workdir) for a warm kernel
+        client_factory = Type(klass="autograder.sandboxed.kernel_client.ReadyClient")
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             kernel = [*super().format_kernel_cmd(extra_arguments), SEED_BEFORE_FIRST_CELL]

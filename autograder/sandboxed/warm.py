@@ -37,6 +37,7 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 
 from autograder.sandboxed import disk_guard
+from autograder.sandboxed.kernel_client import ended
 from autograder.sandboxed.sandbox import (
     SYSTEM_LINKS,
     Sandbox,
@@ -70,9 +71,8 @@ def cold_because(sandbox: Sandbox) -> str | None:
 def describe(sandbox: Sandbox) -> str:
     """The grade summary's line on how kernels start."""
     why = cold_because(sandbox)
-    if why is None:
-        return "warm: each forked from its worker's zygote, then sandboxed before it starts"
-    return f"cold: a fresh interpreter each ({why})"
+    warm = "warm: each forked from its worker's zygote, then sandboxed before it starts"
+    return warm if why is None else f"cold: a fresh interpreter each ({why})"
 
 
 def launch(fds: list[int], stderr: Any) -> subprocess.Popen:
@@ -202,9 +202,8 @@ def zygote(sandbox: Sandbox, wait: bool = True, shared: str | None = None) -> Zy
 
 def kernels(sandbox: Sandbox) -> str:
     """How this worker's kernels start in ``sandbox``: "warm", or "cold (why)"."""
-    if zygote(sandbox) is not None:
-        return "warm"
-    return f"cold ({cold_because(sandbox) or _FAILED.get('it', '')})"
+    why = None if zygote(sandbox) is not None else cold_because(sandbox) or _FAILED.get("it", "")
+    return "warm" if why is None else f"cold ({why})"
 
 
 def stop() -> None:
@@ -268,8 +267,8 @@ class ForkedProvisioner(LocalProvisioner):
         return None if not self._ended() else (0 if self.pidfd is None else -signal.SIGKILL)
 
     async def wait(self) -> int | None:
-        while not self._ended():
-            await asyncio.sleep(0.05)
+        while self.pidfd is not None and not await ended(self.pidfd, 1.0):
+            pass
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
@@ -289,6 +288,7 @@ class ForkedProvisioner(LocalProvisioner):
         if not self._ended() and self.pidfd is not None:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            await ended(self.pidfd, 1.0)  # gone before the manager looks (else it sleeps 0.1 s)
 
     async def terminate(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGTERM)
