@@ -450,3 +450,33 @@ def test_the_reference_s_exception_is_named_and_a_student_s_is_not() -> None:
     message = _reference_failed("toy", reference)
     assert "fails 2 of its probes" in message and "grading environment" in message
     assert message.count("No module named 'scipy'") == 1 and "(a, b)" in message
+
+
+def test_a_kernel_s_client_is_ready_once_its_kernel_has_answered(tmp_path: Path) -> None:
+    """The grading manager's client is the one that skips jupyter_client's 0.2 s drain of a
+    quiet IOPub (autograder.sandboxed.kernel_client); a kernel started with it still shows a
+    first cell's output, so its IOPub was connected when it was called ready."""
+    from autograder.sandboxed.kernel import _manager_class
+    from autograder.sandboxed.kernel_client import ReadyClient
+
+    assert isinstance(_manager_class(NONE, tmp_path, tmp_path)().client(), ReadyClient)
+    run = _run(tmp_path, _notebook("print('first')"), TimeLimits.of(10, 30))
+    assert _text(run, 0) == "first\n"
+
+
+def test_ended_waits_for_a_process_no_longer_than_it_is_asked() -> None:
+    import asyncio
+
+    from autograder.sandboxed.kernel_client import ended
+
+    proc = subprocess.Popen(["sleep", "30"])
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        assert asyncio.run(ended(pidfd, 0.1)) is False  # alive: False, once 0.1 s have passed
+        proc.kill()
+        assert asyncio.run(ended(pidfd, 30)) is True  # killed: True, as soon as it has ended
+        assert proc.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        os.close(pidfd)
+        proc.kill()
+        proc.wait()

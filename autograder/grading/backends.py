@@ -206,6 +206,7 @@ class Dask:
         from distributed import Client, LocalCluster
 
         self.cluster: Any = None
+        self.zygote = None  # a local cluster's workers share one, as a pool's do
         if scheduler:  # its own scheduler's allowed-failures apply (Dask's default is 3)
             self.client = Client(scheduler, timeout=60)
         else:
@@ -219,6 +220,7 @@ class Dask:
                     "distributed.scheduler.worker-saturation": 1.0,
                 }
             )
+            self.zygote = shared_zygote()
             self.cluster = LocalCluster(
                 n_workers=local_workers,
                 threads_per_worker=1,  # one submission per worker process at a time
@@ -232,8 +234,19 @@ class Dask:
         # but its zygote (warm kernels) starts now, on each worker, with the plugin
         from autograder.grading.zygotes import Zygotes
 
-        self.client.register_plugin(Zygotes())
+        self.client.register_plugin(Zygotes(None if self.zygote is None else self.zygote.path))
         self.workers = max(1, sum(self.client.nthreads().values()))
+
+    def reference(self, *args: Any) -> Any:
+        """:func:`~autograder.sandboxed.probe_reference` in a worker of a local cluster (its
+        processes are this machine's and ours, as a pool's are), ahead of the submissions
+        queued; in this process if it fails there. A remote cluster's workers never run it."""
+        if self.cluster is None:
+            return probe_reference(*args)
+        try:
+            return self.client.submit(probe_reference, *args, pure=False, priority=1).result()
+        except Exception:  # a worker that died meanwhile, say: the reference runs here instead
+            return probe_reference(*args)
 
     def results(self, tasks: Iterable[GradeTask]) -> Iterator[Outcome]:
         from distributed import as_completed
@@ -269,6 +282,8 @@ class Dask:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        if self.zygote is not None:
+            self.zygote.stop()
 
 
 def backend(workers: int, scheduler: str | None = None, dask_local: int = 0) -> Backend:

@@ -12,7 +12,8 @@ The pipeline, in order:
 5. a backend (:mod:`autograder.grading.backends`: this process, a local pool or Dask) runs
    :func:`autograder.sandboxed.run_task` for each of the others, a fresh kernel per notebook;
    meanwhile a thread of this process prepares the judge (the reference's probes, in a kernel
-   of a local pool's worker, or else of this process's zygote, started with the workers);
+   of a local pool's or a local Dask cluster's worker, or else of this process's zygote,
+   started with the workers);
 6. :class:`autograder.grading.record.Recorder`, in this process only, judges and writes each
    result as it arrives, once the judge is ready: autograded notebooks, gradebook, ledger;
 7. the results, one :class:`autograder.messages.TaskResult` per student (without the executed
@@ -28,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder.config import CourseConfig, CourseError, GradingConfig
-from autograder.grading.backends import Backend, Pool, Serial
+from autograder.grading.backends import Backend, Dask, Pool, Serial
 from autograder.grading.backends import backend as make_backend
 from autograder.grading.judge import Judge
 from autograder.grading.ledger import Ledger
@@ -62,7 +63,7 @@ def _start(
     folder = submissions or workspace / "submitted"
     found = sum(1 for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else 0
     workers = max(1, min(options.workers, found))  # no more local workers than submissions
-    if options.scheduler or options.dask_local or workers <= 1:  # a local pool's worker runs it
+    if options.scheduler or (workers <= 1 and not options.dask_local):  # else a local worker's
         start_zygote(options.isolation)  # this process's, for the reference's kernel
     with ThreadPoolExecutor(1) as starter:
         starting = starter.submit(make_backend, workers, options.scheduler, options.dask_local)
@@ -178,13 +179,14 @@ def _grade_each(
 
 def _judge(source: Path, template: GradeTask, runner: Backend) -> Future[Judge]:
     """The judge, prepared in a thread of this process while the workers grade (a pool's or
-    Dask's), with the reference's probes run by a worker of a local pool, or else here; with no
+    Dask's), with the reference's probes run by a local pool's or local cluster's worker, or
+    else here; with no
     other worker than this process, before it grades."""
     if isinstance(runner, Serial):
         ready: Future[Judge] = Future()
         ready.set_result(Judge.prepare(source, template))
         return ready
-    probe = runner.reference if isinstance(runner, Pool) else None
+    probe = runner.reference if isinstance(runner, (Pool, Dask)) else None
     preparing = ThreadPoolExecutor(1, thread_name_prefix="judge")
     judging = preparing.submit(Judge.prepare, source, template, probe)
     preparing.shutdown(wait=False)
