@@ -268,14 +268,15 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def test_a_pools_workers_zygotes_are_forks_of_one_that_they_share(tmp_path: Path) -> None:
-    """A local pool imports torch once: each worker's zygote is a fork of the pool's shared one,
-    each worker gets its own, and closing the pool ends them all."""
+@pytest.mark.parametrize("kind", ["pool", "dask"])
+def test_a_pools_workers_zygotes_are_forks_of_one_that_they_share(kind: str) -> None:
+    """A local pool, or a Dask cluster on loopback, imports torch once: each worker's zygote is
+    a fork of the shared one, each worker gets its own, and closing the backend ends them all."""
     import psutil
 
-    from autograder.grading.backends import Pool
+    from autograder.grading.backends import Dask, Pool
 
-    pool = Pool(2)
+    pool = Pool(2) if kind == "pool" else Dask(local_workers=2)
     try:
         assert pool.zygote is not None
         shared = psutil.Process(pool.zygote.process.pid)

@@ -480,3 +480,27 @@ def test_ended_waits_for_a_process_no_longer_than_it_is_asked() -> None:
         os.close(pidfd)
         proc.kill()
         proc.wait()
+
+
+def test_each_kernel_s_event_loop_is_closed_after_it() -> None:
+    """A Dask worker runs each task in a fresh copy of its context, where jupyter_core makes a
+    new event loop and leaves it open: a loop per submission, closed by the garbage collector
+    from wherever it happens to run (on CPython 3.11, inside Dask's profiler, a deadlock)."""
+    import asyncio
+    import contextvars
+    import gc
+    import tempfile
+
+    def open_loops() -> int:
+        gc.collect()
+        found = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+        return sum(not loop.is_closed() for loop in found)
+
+    before = open_loops()
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(2):  # as Dask runs two tasks
+            run = contextvars.copy_context().run(
+                _run, Path(tmp), _notebook("print(1)"), TimeLimits.of(10, 30)
+            )
+            assert _text(run, 0) == "1\n"
+    assert open_loops() <= before

@@ -188,15 +188,17 @@ def run_notebook(
     Raises :class:`GraderFailure` when the kernel failed twice before the student's first cell.
     """
     from autograder.sandboxed.execute_cells import SetupFailed
+    from autograder.sandboxed.kernel_client import own_loop
 
     if budget is None:
         budget = Budget(limits.notebook)
     for attempt in (1, 2):
         try:
-            return _attempt(
-                nb, resources, kernel, limits, sandbox, budget, exchange, private, student_from,
-                probe_from,
-            )  # fmt: skip
+            with own_loop():
+                return _attempt(
+                    nb, resources, kernel, limits, sandbox, budget, exchange, private,
+                    student_from, probe_from,
+                )  # fmt: skip
         except SetupFailed as err:
             if attempt == 2:
                 raise GraderFailure(f"{err} (twice, each time in a fresh kernel)") from err

@@ -13,6 +13,8 @@ A warm kernel answers in a tenth of a second; jupyter_client then waits twice fo
   waits on the kernel's pidfd instead, so that the first check finds it gone.
 
 Both are wall-clock time that a worker spends idle, once per kernel: about 0.3 s a submission.
+
+And one loop that jupyter_client leaves open: :func:`own_loop` closes it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from queue import Empty
 from typing import Any
 
@@ -73,3 +76,26 @@ async def ended(pidfd: int, within: float) -> bool:
     finally:
         loop.remove_reader(pidfd)
     return gone.done() and not gone.cancelled()
+
+
+@contextlib.contextmanager
+def own_loop() -> Iterator[None]:
+    """A fresh event loop for nbclient's kernel (jupyter_core's, for this thread and context),
+    shut down and closed afterwards, with the threads it started.
+
+    NOTE: jupyter_core keeps one loop per context and never closes it, and a Dask worker runs
+    each task in a fresh copy of its context: every submission left a loop, its executor's thread
+    and its sockets behind, and the garbage collector closed the loops later, from wherever it
+    ran. On CPython 3.11 one such close, inside Dask's profiler (``sys._current_frames``), waits
+    for the GIL while holding the interpreter's thread lock: the worker deadlocked.
+    """
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    try:
+        yield
+    finally:
+        if not loop.is_closed() and not loop.is_running():
+            with contextlib.suppress(RuntimeError):
+                loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
