@@ -180,8 +180,7 @@ def _grade_each(
 def _judge(source: Path, template: GradeTask, runner: Backend) -> Future[Judge]:
     """The judge, prepared in a thread of this process while the workers grade (a pool's or
     Dask's), with the reference's probes run by a local pool's or local cluster's worker, or
-    else here; with no
-    other worker than this process, before it grades."""
+    else here; with no other worker than this process, before it grades."""
     if isinstance(runner, Serial):
         ready: Future[Judge] = Future()
         ready.set_result(Judge.prepare(source, template))

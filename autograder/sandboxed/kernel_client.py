@@ -80,8 +80,9 @@ async def ended(pidfd: int, within: float) -> bool:
 
 @contextlib.contextmanager
 def own_loop() -> Iterator[None]:
-    """A fresh event loop for nbclient's kernel (jupyter_core's, for this thread and context),
-    shut down and closed afterwards, with the threads it started.
+    """The event loop that nbclient runs a kernel on (jupyter_core's, for this thread and
+    context; it makes a new one once the last is closed), shut down and closed afterwards, with
+    the threads it started.
 
     NOTE: jupyter_core keeps one loop per context and never closes it, and a Dask worker runs
     each task in a fresh copy of its context: every submission left a loop, its executor's thread
