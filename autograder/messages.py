@@ -185,3 +185,11 @@ def failed(task: GradeTask, reason: str) -> TaskResult:
         status="error",
         reason=reason,
     )
+
+
+def executed_json(nb: Any) -> str:
+    """An executed notebook as it travels to the coordinator (``NotebookResult.executed``): its
+    JSON, compact and unvalidated. NOTE: the coordinator parses it, and the notebook it keeps is
+    written by nbformat (:func:`autograder.grading.sanitize.inert_json`); nbformat's ``writes``
+    in the worker would validate, copy and indent it once more, for nothing."""
+    return json.dumps(nb, ensure_ascii=False)

@@ -120,21 +120,32 @@ def read_arrays(path: Path) -> list[np.ndarray]:
     try:
         with path.open("rb") as handle:
             while handle.tell() < size:
-                start = handle.tell()
-                version = np.lib.format.read_magic(handle)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-                else:
-                    raise ValueError(version)
-                if dtype.hasobject or math.prod(shape) * dtype.itemsize > size - handle.tell():
-                    raise ValueError(shape)
-                handle.seek(start)
-                arrays.append(np.lib.format.read_array(handle, allow_pickle=False))
+                arrays.append(_read_array(handle, size))
     except Exception:  # a broken or hostile .npy: numpy raises several kinds
         raise BadResults("an array of the results is unreadable") from None
     return arrays
+
+
+def _read_array(handle: Any, size: int) -> np.ndarray:
+    """The next ``.npy`` record of ``handle`` (a file of ``size`` bytes): its header parsed once,
+    checked, then exactly the bytes it names read into a writable array, as ``np.load`` reads
+    one without objects (NOTE: numpy's ``read_array`` would parse the header a second time,
+    and a probe's results hold hundreds of small arrays)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(version)
+    count = math.prod(shape)
+    if dtype.hasobject or count * dtype.itemsize > size - handle.tell():
+        raise ValueError(shape)
+    data = bytearray(count * dtype.itemsize)
+    if handle.readinto(data) != len(data):
+        raise ValueError("short")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 
 def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:

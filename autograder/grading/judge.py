@@ -197,4 +197,4 @@ def _mark(executed: str, failing: dict[str, list[str]]) -> str:
                     "traceback": [f"HiddenChecksFailed: {text}"],
                 }
             )
-    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(data, ensure_ascii=False)  # compact: the recorder writes it (inert_json)

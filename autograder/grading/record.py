@@ -41,7 +41,25 @@ class Recorder:
 
         self.ws, self.assignment = ws, assignment
         self.gradebook = Gradebook(ws.db_url, ws.config().CourseDirectory.course_id)
+        # NOTE: this process is the gradebook's one writer while it grades, so what it has read
+        # of the assignment (its notebooks and cells) stays true from one commit to the next:
+        # kept, rather than expired and read again for every submission (which took half the
+        # time a submission's scores took to write)
+        self.gradebook.db().expire_on_commit = False
+        self._assignment = self._cells(assignment)
         self.ledger = Ledger(ws.path)
+
+    def _cells(self, assignment: str) -> Any:
+        """The assignment, its notebooks and their cells loaded, and so held in the session."""
+        from nbgrader.api import MissingEntry
+
+        try:
+            found = self.gradebook.find_assignment(assignment)
+        except MissingEntry:  # nothing to hold: grading says why it cannot go on
+            return None
+        for notebook in found.notebooks:
+            _ = notebook.grade_cells, notebook.solution_cells, notebook.task_cells
+        return found
 
     def __enter__(self) -> Recorder:
         return self

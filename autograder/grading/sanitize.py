@@ -183,7 +183,11 @@ def _cell(cell: Any) -> None:
 
 def inert(nb: Any) -> Any:
     """A copy of the executed notebook ``nb`` (a NotebookNode or its dict) that runs nothing."""
-    nb = nbformat.from_dict(copy.deepcopy(dict(nb)))
+    return _inert(nbformat.from_dict(copy.deepcopy(dict(nb))))
+
+
+def _inert(nb: Any) -> Any:
+    """:func:`inert`, in place, on a notebook of this process's own (just parsed, say)."""
     meta = nb.get("metadata")
     if isinstance(meta, dict):
         for key in ("signature", "trusted", "widgets"):
@@ -205,7 +209,7 @@ def inert_json(text: str) -> str:
             raise ValueError("no list of cells")
         if nb.get("nbformat") != 4:
             raise ValueError(f"nbformat {str(nb.get('nbformat'))[:20]}, not 4")
-        return nbformat.writes(inert(nb))
+        return nbformat.writes(_inert(nbformat.from_dict(nb)))
     except (ValueError, RecursionError) as err:  # copying or writing it recurses as deep
         raise ValueError(f"not a notebook: {str(err)[:120] or 'nested too deep'}") from None
 

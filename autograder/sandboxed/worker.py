@@ -37,6 +37,7 @@ from autograder.messages import (
     NotebookResult,
     TaskResult,
     TrustedNotebook,
+    executed_json,
     failed,
     worst,
 )
@@ -160,7 +161,6 @@ def grade_notebook(
     """Rebuild, execute in ``confined``, score, and probe one notebook.
 
     Raises :class:`GraderFailure` when its kernel failed twice before the first answer cell."""
-    import nbformat
     from nbgrader.preprocessors import LimitOutput
 
     ours = time.process_time()
@@ -189,7 +189,7 @@ def grade_notebook(
         name=trusted.name,
         status=worst(statuses),
         reason="; ".join(reasons),
-        executed=nbformat.writes(nb),
+        executed=executed_json(nb),
         scores=scores,
         comments=comments,
         seconds_executing=seconds,
