@@ -127,10 +127,10 @@ def read_arrays(path: Path) -> list[np.ndarray]:
 
 
 def _read_array(handle: Any, size: int) -> np.ndarray:
-    """The next ``.npy`` record of ``handle`` (a file of ``size`` bytes): its header parsed once,
-    checked, then exactly the bytes it names read into a writable array, as ``np.load`` reads
-    one without objects (NOTE: numpy's ``read_array`` would parse the header a second time,
-    and a probe's results hold hundreds of small arrays)."""
+    """The next ``.npy`` record of ``handle`` (a file of ``size`` bytes): its header parsed once
+    and checked, then its data read as ``np.load`` reads an array without objects. NOTE: numpy's
+    ``read_array`` would parse the header a second time, and a probe's results hold hundreds of
+    small arrays."""
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
@@ -141,10 +141,9 @@ def _read_array(handle: Any, size: int) -> np.ndarray:
     count = math.prod(shape)
     if dtype.hasobject or count * dtype.itemsize > size - handle.tell():
         raise ValueError(shape)
-    data = bytearray(count * dtype.itemsize)
-    if handle.readinto(data) != len(data):
+    array = np.fromfile(handle, dtype=dtype, count=count)  # as numpy's read_array reads it
+    if array.size != count:
         raise ValueError("short")
-    array = np.frombuffer(data, dtype=dtype, count=count)
     return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 

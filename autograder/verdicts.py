@@ -51,16 +51,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _all_close(g: np.ndarray, w: np.ndarray, nan: np.ndarray, rtol: float, atol: float) -> bool:
-    """``np.allclose(g, w, rtol, atol, equal_nan=True)`` for float64 arrays of one shape, without
-    its general machinery (a submission's probes compare hundreds of small arrays): within
-    ``atol + rtol * |w|`` where ``w`` is finite (as numpy has it), or equal (infinities of one
-    sign), or NaN on both sides (``nan``)."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        close = (np.abs(g - w) <= atol + rtol * np.abs(w)) & np.isfinite(w)
-    return bool((close | (g == w) | nan).all())
-
-
 def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     """The default comparison of plain data; None when ``got`` matches ``want``. The reasons
     name the reference's exception, never ``got``'s (a class's name can be any text)."""
@@ -87,11 +77,12 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return None if np.array_equal(got, want) else "wrong values"
         if got.dtype.kind not in "biuf" or want.dtype.kind not in "biuf":
             return "an array that is not numeric"
-        g, w = got.astype(np.float64, copy=False), want.astype(np.float64, copy=False)
-        g_nan, w_nan = np.isnan(g), np.isnan(w)
-        if not np.array_equal(g_nan, w_nan):
+        g, w = got.astype(np.float64), want.astype(np.float64)
+        if not np.array_equal(np.isnan(g), np.isnan(w)):
             return "NaN where the reference has a number (or the reverse)"
-        return None if _all_close(g, w, g_nan & w_nan, rtol, atol) else "wrong values"
+        if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
+            return "wrong values"
+        return None
     if isinstance(want, tuple | list):
         if type(got) is not type(want):
             return f"returned {type(got).__name__} where a {type(want).__name__} was expected"

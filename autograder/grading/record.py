@@ -46,7 +46,7 @@ class Recorder:
         # kept, rather than expired and read again for every submission (which took half the
         # time a submission's scores took to write)
         self.gradebook.db().expire_on_commit = False
-        self._assignment = self._cells(assignment)
+        self._held = self._cells(assignment)  # held: the session keeps only what is referenced
         self.ledger = Ledger(ws.path)
 
     def _cells(self, assignment: str) -> Any:
