@@ -92,6 +92,41 @@ def test_output_past_the_cap_is_truncated_with_a_note(mixed: Executed) -> None:
     assert "[output truncated: past 2 MB for this cell" in text
 
 
+def test_displays_are_updated_by_id_and_cleared(tmp_path: Path) -> None:
+    """The outputs are read in the reply's loop (``autograder.sandboxed.replies``), and kept
+    by nbclient's rules: a display updated by its id from a later cell, a cleared output."""
+    nb = _notebook(
+        "display('first', display_id='d');",
+        "from IPython.display import update_display\n"
+        "update_display('second', display_id='d')\nprint('kept')",
+        "from IPython.display import clear_output\nprint('gone')\nclear_output()\nprint('after')",
+    )
+    run = _run(tmp_path, nb, TimeLimits(cell=10, notebook=60))
+    assert [o.data["text/plain"] for o in _outputs(run, 0)] == ["'second'"]
+    assert _text(run, 1) == "kept\n" and _text(run, 2) == "after\n"
+    assert not run.failed and run.stopped is None
+
+
+def test_a_kernel_message_is_read_only_when_signed_and_new() -> None:
+    """``replies.read`` checks what jupyter_client's ``Session.deserialize`` checks."""
+    from jupyter_client.session import Session
+
+    from autograder.sandboxed.replies import read
+
+    sender, receiver = Session(key=b"secret"), Session(key=b"secret")
+    frames = sender.serialize(sender.msg("stream", {"name": "stdout", "text": "hi"}))
+    message = read(receiver, frames)
+    assert (message["msg_type"], message["content"]["text"]) == ("stream", "hi")
+    with pytest.raises(ValueError, match="Duplicate Signature"):
+        read(receiver, frames)  # a replay
+    forged = sender.serialize(sender.msg("stream", {"name": "stdout", "text": "hi"}))
+    forged[-1] = forged[-1].replace(b"hi", b"ho")
+    with pytest.raises(ValueError, match="Invalid Signature"):
+        read(receiver, forged)
+    with pytest.raises(TypeError, match="malformed"):
+        read(receiver, frames[:3])
+
+
 def test_the_notebook_budget_stops_the_cells_after_it(tmp_path: Path) -> None:
     nb = _notebook("x = 1", "while True:\n    pass", "print('never')", "y = 2")
     budget = Budget(1)

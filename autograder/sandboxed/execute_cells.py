@@ -5,7 +5,9 @@ runs too long. :class:`GradingExecute` adds the student's limits in CPU time, wi
 budget shared by all its kernels (:mod:`autograder.sandboxed.clock`); the instructor's setup cells
 apart, under a limit of their own, where a failure is the grader's (:class:`SetupFailed`); output
 caps; the kernel's death caught (the cells it never reached score zero, with the reason in their
-output); and the notebook's own outputs set aside before its first probe.
+output); and the notebook's own outputs set aside before its first probe. Each cell's reply and
+outputs are read in one loop (:class:`autograder.sandboxed.replies.OneLoop`), which also looks at
+the cell's limits and interrupts it.
 
 Imported only when a notebook is executed (:func:`autograder.sandboxed.kernel.run_notebook`):
 nbgrader and nbclient are slow to import, and ``--help`` should not wait for them.
@@ -26,7 +28,6 @@ from nbgrader.preprocessors import Execute
 
 from autograder.nbgrader_api import grade_id as nbgrader_grade_id
 from autograder.sandboxed.clock import (
-    POLL,
     Budget,
     Kernel,
     Stopwatch,
@@ -34,11 +35,8 @@ from autograder.sandboxed.clock import (
     sandbox_processes,
 )
 from autograder.sandboxed.proctree import Sample
+from autograder.sandboxed.replies import IOPUB_SECONDS, OneLoop
 
-#: How long the client waits for a cell's last outputs after its reply (nbclient's 4 s is short
-#: for a starved worker on a loaded machine), and for a kernel to answer an interrupt.
-IOPUB_SECONDS = 30
-ANSWER_CPU_SECONDS = 1  # CPU time a kernel may go on using after an interrupt: it ignores it
 CELL_OUTPUT_BYTES = 2 * 2**20  # output one cell may produce; the rest is dropped, with a note
 NOTEBOOK_OUTPUT_BYTES = 16 * 2**20  # output a whole notebook may produce
 
@@ -89,7 +87,7 @@ def last_words(log: IO[bytes]) -> str:
     return lines[-1][:200] if lines else ""
 
 
-class GradingExecute(Execute):
+class GradingExecute(Execute, OneLoop):
     """nbgrader's Execute, plus the student's limits, output caps and a record of failures."""
 
     def start(
@@ -113,13 +111,11 @@ class GradingExecute(Execute):
         self.stopped_at: int | None = None  # the index of the first cell that did not finish
         self.expired = False  # stopped by the notebook's budget, between two cells
         self.timed_out: list[str] = []  # "cell 3 (grade id) after 10 s of CPU time"
-        self.kernel: Kernel | None = None  # the kernel's processes, for their CPU time
+        self.kernel = None
         self.sandboxing: frozenset[int] = frozenset()  # those of them that are the sandbox's
         self.last: Sample | None = None  # the kernel's processes after the last cell ran
         self.in_cells = 0.0  # the CPU seconds its cells used, setup included
-        self.watch: Stopwatch | None = None  # the time of the cell running now
-        self.interrupted: str | None = None  # why the cell running now was interrupted
-        self.timeout_func = self._poll_period
+        self.watch = None
         self.failed: set[int] = set()  # cells whose execute_reply said "error"
         self.notebook_bytes = 0
         self.cell_bytes: dict[int, int] = {}
@@ -155,32 +151,6 @@ class GradingExecute(Execute):
         await super().async_start_new_kernel(**kwargs)
 
     start_new_kernel = run_sync(async_start_new_kernel)
-
-    def _poll_period(self, cell: Any) -> float:
-        # NOTE: nbclient waits this long for a cell's reply, then asks _async_handle_timeout
-        # what to do; the limits are checked there, so that a cell is interrupted once it has
-        # used up its CPU time (or its wall-clock backstop), not after a fixed wall-clock time.
-        return POLL
-
-    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
-        """Interrupt the cell once it is past its limits, as nbclient interrupts at its timeout
-        (its error reply and all); until then, go on waiting."""
-        why = self.watch.over() if self.watch is not None else "past its time limit"
-        if why is None and self.watch is not None:
-            await self.watch.pace()
-            return None
-        self.interrupted = why
-        reply = await super()._async_handle_timeout(timeout, cell)  # the interrupt
-        # NOTE: nbclient then waits ``iopub_timeout`` (wall clock) for the kernel to finish the
-        # cell. Whether it will is decided here instead, from what it does: it answered when its
-        # reply is there; it ignores the interrupt when it goes on using CPU.
-        watch = Stopwatch(self.kernel, ANSWER_CPU_SECONDS, IOPUB_SECONDS)
-        while not await self.kc.shell_channel.msg_ready():
-            if watch.over() is not None:
-                self.iopub_timeout = 0  # nbclient gives up on it at once
-                break
-            await watch.pace()
-        return reply
 
     def on_cell_executed(self, **kwargs: Any) -> None:
         super().on_cell_executed(**kwargs)
@@ -235,7 +205,7 @@ class GradingExecute(Execute):
         return Stopwatch(self.kernel, *self.budget.cell_limits(self.limits.cell), self.last)
 
     def _run(self, cell: Any, resources: Any, index: int, setup: bool) -> Any:
-        name = cell_name(cell, index)
+        name, self.cell_index = cell_name(cell, index), index
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:

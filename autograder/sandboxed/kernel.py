@@ -144,7 +144,8 @@ def _executor(
 ) -> GradingExecute:
     from autograder.sandboxed.execute_cells import GradingExecute
 
-    return GradingExecute(
+    # NOTE: nbgrader's Execute (untyped to mypy) takes its notebook at preprocess, not here
+    return GradingExecute(  # type: ignore[call-arg]
         config=_kernel_config(folder),
         kernel_manager_class=_manager_class(sandbox, folder, Path(resources["metadata"]["path"])),
         log=QUIET,

@@ -22,6 +22,24 @@ class Sample:
     cpus: dict[int, float]  # pid -> its CPU seconds (the root's too), as ``cpu`` counts them
 
 
+def _contents(path: str) -> bytes | None:
+    """The bytes of a small ``/proc`` file, or None when it is gone. NOTE: by ``os.open`` and
+    ``os.read``, half the cost of ``open()``'s buffered file: a sample makes about 30 reads."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _waited(pid: int, tasks: list[str] | None = None) -> float | None:
     """Seconds the live threads of ``pid`` have spent runnable but waiting for a CPU, added up
     (the second field of each ``/proc/<pid>/task/<tid>/schedstat``; at most :data:`THREADS` of
@@ -39,11 +57,13 @@ def _waited(pid: int, tasks: list[str] | None = None) -> float | None:
             return None
     total, seen = 0.0, False
     for tid in tasks[:THREADS]:
+        found = _contents(f"/proc/{pid}/task/{tid}/schedstat")
+        if found is None:  # ended meanwhile
+            continue
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as handle:
-                total += int(handle.read().split()[1]) / 1e9
+            total += int(found.split()[1]) / 1e9
             seen = True
-        except (OSError, IndexError, ValueError):  # ended meanwhile
+        except (IndexError, ValueError):
             continue
     return total if seen else None
 
@@ -51,10 +71,8 @@ def _waited(pid: int, tasks: list[str] | None = None) -> float | None:
 def _stat(pid: int | str) -> tuple[int, float] | None:
     """(parent pid, CPU seconds of ``pid`` and of the children it has waited for, user and
     system), from ``/proc/<pid>/stat``; None when it has ended or is hidden."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:
+    stat = _contents(f"/proc/{pid}/stat")
+    if not stat:
         return None
     # the command name (field 2) may hold spaces and parentheses: count from the last ")"
     fields = stat[stat.rfind(b")") + 2 :].split()
@@ -76,11 +94,8 @@ def _children(pid: int, tasks: list[str]) -> list[int]:
     belongs to the thread that started it)."""
     found: list[int] = []
     for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
-                found += [int(child) for child in handle.read().split()]
-        except (OSError, ValueError):  # ended meanwhile
-            continue
+        listed = _contents(f"/proc/{pid}/task/{tid}/children") or b""  # none: ended meanwhile
+        found += [int(child) for child in listed.split() if child.isdigit()]
     return found
 
 
