@@ -22,7 +22,6 @@ What each limit covers (:class:`TimeLimits`):
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import time
@@ -209,7 +208,3 @@ class Stopwatch:
         if wall >= self.wall_limit:
             return f"after {self.wall_limit:g} s (wall clock)"
         return None
-
-    async def pace(self) -> None:
-        """Wait until :data:`POLL` seconds have passed since the last look."""
-        await asyncio.sleep(max(0.0, self.looked + POLL - time.monotonic()))

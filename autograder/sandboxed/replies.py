@@ -164,9 +164,7 @@ class OneLoop(NotebookClient):
             if why is None:
                 return None
             self.interrupted = why
-            error = await self._async_handle_timeout(
-                timeout or 0, cell
-            )  # nbclient's: the interrupt
+            error = await self._async_handle_timeout(timeout or 0, cell)  # nbclient's interrupt
             # NOTE: nbclient would then wait ``iopub_timeout`` (wall clock) for the kernel to
             # finish the cell. Whether it will is decided here, from what it does: it answers
             # when its reply comes; it ignores the interrupt when it goes on using CPU.
