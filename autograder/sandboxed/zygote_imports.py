@@ -62,10 +62,10 @@ def warm_up() -> None:
 
 
 def load() -> dict[str, str]:
-    """Import :data:`IMPORTS`, warm up, and freeze the heap; return what the imports set in the
-    environment (debugpy's ``PYDEVD_USE_FRAME_EVAL``), which a cold kernel's own imports set
-    too, so each kernel's fresh environment gets it (not what the warm-up sets, such as torch's
-    cache folder, named after the zygote's user)."""
+    """Import :data:`IMPORTS`, warm up, freeze the heap and put it in huge pages; return what
+    the imports set in the environment (debugpy's ``PYDEVD_USE_FRAME_EVAL``), which a cold
+    kernel's own imports set too, so each kernel's fresh environment gets it (not what the
+    warm-up sets, such as torch's cache folder, named after the zygote's user)."""
     before = dict(os.environ)
     for name in IMPORTS:
         __import__(name)
@@ -76,4 +76,41 @@ def load() -> dict[str, str]:
     # it made itself, instead of touching, and so copying, every page of the zygote's heap
     gc.collect()
     gc.freeze()
+    huge_pages()
     return imported
+
+
+MADV_COLLAPSE = 25  # madvise(2): Linux 6.1 and later; elsewhere the call fails, and that is all
+HUGE_PAGE = 2 << 20  # bytes in a transparent huge page on x86-64 and arm64 (4 KiB pages)
+
+
+def huge_pages() -> int:
+    """Put this process's private anonymous memory (the heap that the imports filled) in huge
+    pages, where the kernel can (``MADV_COLLAPSE``); return how many mappings it took.
+
+    NOTE: each of a kernel's three forks (guard, init, kernel) copies the zygote's page tables,
+    and each of them frees its copy when it ends: about 9 ms of CPU for the fork and 11 ms for
+    the end, on 4 KiB pages, 2.5 ms and 4.6 ms on huge pages (measured with 230 MB of it). A
+    kernel that writes to a huge page it shares splits it first, which costs it a few ms more
+    over its life; the guard and init, which write almost nothing, gain most. Best effort: where
+    the kernel says no (an old kernel, THP turned off), the pages stay as they were."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    try:
+        with open("/proc/self/maps") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return 0
+    done = 0
+    for line in lines:
+        fields = line.split()
+        private_rw = fields[1][:2] == "rw" and fields[1][3] == "p"
+        if not private_rw or fields[5:] not in ([], ["[heap]"]):  # anonymous, or the heap
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        start, end = -(-low // HUGE_PAGE) * HUGE_PAGE, high // HUGE_PAGE * HUGE_PAGE
+        if end > start and libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
+            done += 1
+    return done
