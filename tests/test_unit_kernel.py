@@ -127,6 +127,24 @@ def test_a_kernel_message_is_read_only_when_signed_and_new() -> None:
         read(receiver, frames[:3])
 
 
+def test_the_one_loop_replaces_nbclient_s_own_waits() -> None:
+    """The grading executor's waits for a cell are ``OneLoop``'s, and they are the methods that
+    nbclient's ``async_execute_cell`` calls: a release of nbclient that renamed them would bring
+    its three tasks a cell back unseen (the same behaviour, at a higher cost)."""
+    import inspect
+
+    from nbclient import NotebookClient
+
+    from autograder.sandboxed.execute_cells import GradingExecute
+    from autograder.sandboxed.replies import OneLoop
+
+    calls = inspect.getsource(NotebookClient.async_execute_cell)
+    for name in ("_async_poll_for_reply", "_async_poll_output_msg", "_async_poll_kernel_alive"):
+        assert name in calls, f"nbclient's async_execute_cell no longer calls {name}"
+        assert name in vars(NotebookClient), f"nbclient no longer defines {name}"
+        assert getattr(GradingExecute, name) is vars(OneLoop)[name], name
+
+
 def test_the_notebook_budget_stops_the_cells_after_it(tmp_path: Path) -> None:
     nb = _notebook("x = 1", "while True:\n    pass", "print('never')", "y = 2")
     budget = Budget(1)
