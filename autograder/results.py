@@ -8,7 +8,10 @@ plain data and the types below, which :mod:`autograder.verdicts` judges.
 
 from __future__ import annotations
 
+import functools
+import io
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,18 +129,18 @@ def read_arrays(path: Path) -> list[np.ndarray]:
     return arrays
 
 
+#: The header's length field in each ``.npy`` format the results may be written in.
+_LENGTH_FIELD = {(1, 0): "<H", (2, 0): "<I"}
+#: The longest header numpy parses safely (its ``max_header_size``); longer ones are refused.
+MAX_HEADER_BYTES = 10_000
+
+
 def _read_array(handle: Any, size: int) -> np.ndarray:
     """The next ``.npy`` record of ``handle`` (a file of ``size`` bytes): its header parsed once
     and checked, then its data read as ``np.load`` reads an array without objects. NOTE: numpy's
     ``read_array`` would parse the header a second time, and a probe's results hold hundreds of
     small arrays."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        raise ValueError(version)
+    shape, fortran, dtype = _header(handle, np.lib.format.read_magic(handle))
     count = math.prod(shape)
     if dtype.hasobject or count * dtype.itemsize > size - handle.tell():
         raise ValueError(shape)
@@ -145,6 +148,36 @@ def _read_array(handle: Any, size: int) -> np.ndarray:
     if array.size != count:
         raise ValueError("short")
     return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+
+
+def _header(handle: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) of the ``.npy`` header at ``handle``, in format
+    ``version``: its bytes read and bounded here, then parsed by numpy's own reader."""
+    if version not in _LENGTH_FIELD:
+        raise ValueError(version)
+    width = struct.calcsize(_LENGTH_FIELD[version])
+    field = handle.read(width)
+    if len(field) != width:
+        raise ValueError("short")
+    (length,) = struct.unpack(_LENGTH_FIELD[version], field)
+    if length > MAX_HEADER_BYTES:
+        raise ValueError(length)
+    text = handle.read(length)
+    if len(text) != length:
+        raise ValueError("short")
+    return _parsed(version, field + text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(version: tuple[int, int], header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """numpy's parse of one ``.npy`` header (its length field and text), once for each header
+    seen. NOTE: the parse is ``ast.literal_eval``, 30 to 40 us a header, and the results of an
+    optimizer chapter hold some ten thousand arrays of a few shapes: most headers are the same
+    bytes. A file that varies every header gets numpy's parse of each, as before."""
+    read = np.lib.format.read_array_header_1_0
+    if version == (2, 0):
+        read = np.lib.format.read_array_header_2_0
+    return read(io.BytesIO(header))
 
 
 def read_results(folder: Path, name: str, calls: int) -> list[dict[str, Any]]:

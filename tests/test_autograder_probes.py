@@ -83,6 +83,19 @@ def test_results_are_read_as_plain_data(tmp_path: Path) -> None:
     assert got[2]["result"].dtype == np.float32 and np.array_equal(got[2]["result"], np.eye(2))
 
 
+def test_arrays_with_the_same_header_are_each_read_whole(tmp_path: Path) -> None:
+    """Headers are parsed once for each distinct header (autograder.results._parsed): arrays
+    that share one still get their own values, and a Fortran-ordered one its own order."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((2, 3)) for _ in range(50)]
+    arrays += [np.asfortranarray(rng.standard_normal((2, 3))), np.arange(4, dtype=np.int16)]
+    _arrays(tmp_path / "p.arrays", *arrays, *arrays)
+    got = read_arrays(tmp_path / "p.arrays")
+    assert len(got) == 2 * len(arrays)
+    for mine, theirs in zip(got, arrays + arrays, strict=True):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+
+
 def test_the_runner_and_the_grader_name_the_arrays_file_alike() -> None:
     from autograder.results import ARRAYS
     from autograder.sandboxed import probe_runner
@@ -97,6 +110,8 @@ def test_the_runner_and_the_grader_name_the_arrays_file_alike() -> None:
         lambda data: data[:20],  # cut inside the header
         lambda data: data.replace(b"(3,)", b"(3000000000,)"),  # a shape past the file
         lambda data: b"not an npy record at all",
+        # a version 2.0 header that claims 2 GiB: refused before it is read
+        lambda data: b"\x93NUMPY\x02\x00" + (1 << 31).to_bytes(4, "little") + data[10:],
     ],
 )
 def test_a_damaged_arrays_file_is_refused(tmp_path: Path, damage) -> None:
