@@ -77,12 +77,7 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
             return None if np.array_equal(got, want) else "wrong values"
         if got.dtype.kind not in "biuf" or want.dtype.kind not in "biuf":
             return "an array that is not numeric"
-        g, w = got.astype(np.float64), want.astype(np.float64)
-        if not np.array_equal(np.isnan(g), np.isnan(w)):
-            return "NaN where the reference has a number (or the reverse)"
-        if not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
-            return "wrong values"
-        return None
+        return _values_agree(got, want, rtol, atol)
     if isinstance(want, tuple | list):
         if type(got) is not type(want):
             return f"returned {type(got).__name__} where a {type(want).__name__} was expected"
@@ -104,6 +99,23 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     if type(got) is not type(want) or got != want:
         return "wrong value"
     return None
+
+
+def _values_agree(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str | None:
+    """Why two numeric arrays of one shape differ, or None: NaN in the same places, and every
+    other element as ``np.allclose(got, want, rtol, atol, equal_nan=True)`` has it.
+
+    NOTE: numpy's own test, in the same float64 operations, without its checks and conversions,
+    which cost 60 us a call: an optimizer's probe compares some ten thousand small arrays for
+    each submission. The arrays are plain ndarrays first, not :class:`TensorValue`, whose every
+    ufunc result would otherwise copy its flags."""
+    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    g_nan, w_nan = np.isnan(g), np.isnan(w)
+    if not (g_nan == w_nan).all():
+        return "NaN where the reference has a number (or the reverse)"
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = (np.abs(g - w) <= atol + rtol * np.abs(w)) & np.isfinite(w) | (g == w)
+    return None if (close | (g_nan & w_nan)).all() else "wrong values"
 
 
 def _meta_problem(got: Any, want: Any) -> str | None:

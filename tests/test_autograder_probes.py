@@ -169,6 +169,32 @@ def test_default_comparison() -> None:
     assert agree(float("nan"), 1.0, 1e-7, 1e-9) is not None
 
 
+def test_arrays_are_compared_as_numpy_s_allclose_compares_them() -> None:
+    """The comparison of numeric arrays is numpy's ``allclose(equal_nan=True)`` with NaN in
+    the same places, written out for speed: the same verdict on edge values in both dtypes."""
+    rng = np.random.default_rng(16)
+    edges = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, 1e308, -1e308])
+    tolerances = [(1e-7, 1e-9), (0.0, 0.0), (0.1, 0.0), (0.0, 1.0)]
+    for _ in range(3000):
+        size = int(rng.integers(1, 4))
+        want = rng.choice(edges, size) if rng.random() < 0.5 else rng.normal(size=size)
+        got = [want, rng.choice(edges, size), want * (1 + rng.normal(size=size) * 1e-8)][
+            int(rng.integers(0, 3))
+        ]
+        rtol, atol = tolerances[int(rng.integers(0, len(tolerances)))]
+        for dtype in (np.float64, np.float32):
+            with np.errstate(over="ignore", invalid="ignore"):
+                g, w = got.astype(dtype), want.astype(dtype)
+                g64, w64 = g.astype(np.float64), w.astype(np.float64)
+                if not np.array_equal(np.isnan(g64), np.isnan(w64)):
+                    expected = "NaN where the reference has a number (or the reverse)"
+                elif np.allclose(g64, w64, rtol=rtol, atol=atol, equal_nan=True):
+                    expected = None
+                else:
+                    expected = "wrong values"
+            assert agree(g, w, rtol, atol) == expected, (g, w, rtol, atol)
+
+
 def test_declaring_rejects_what_is_not_plain_data(tmp_path: Path) -> None:
     from autograder.probes import encode_inputs, load
 
