@@ -218,3 +218,28 @@ def test_a_notebook_past_its_total_limit_is_cut_off(toy_class: ToyClass, tmp_pat
     assert "the notebook ran past its 4 s limit" in result.reason
     assert "interrupted cell 3 (toy_norm_solution) after 2 s" in result.reason
     assert result.score == 1.0  # double's test ran in time; norm's cell was cut off
+
+
+def test_a_run_keeps_what_its_judge_holds_out_of_the_collector_and_gives_it_back(
+    toy_class: ToyClass, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a run judges, what the coordinator held once its judge was ready (its imports, the
+    reference's records) is frozen, out of the garbage collector's passes (autograder.heap);
+    when the run ends, the collector has all of it back."""
+    import gc
+
+    from autograder.grading.judge import Judge
+
+    frozen: list[int] = []
+    judge = Judge.judge
+
+    def judging(self: Judge, result: TaskResult) -> TaskResult:
+        frozen.append(gc.get_freeze_count())
+        return judge(self, result)
+
+    monkeypatch.setattr(Judge, "judge", judging)
+    one = tuple(s for s in toy_class.students if s.startswith("correct"))
+    results = _grade(toy_class, tmp_path / "ws", workers=1, students=one)
+    assert [r.status for r in results.values()] == ["graded"]
+    assert frozen and min(frozen) > 1000, frozen
+    assert gc.get_freeze_count() == 0

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from autograder import heap
 from autograder.config import CourseConfig, CourseError, GradingConfig
 from autograder.grading.backends import Backend, Dask, Pool, Serial
 from autograder.grading.backends import backend as make_backend
@@ -183,13 +186,21 @@ def _judge(source: Path, template: GradeTask, runner: Backend) -> Future[Judge]:
     else here; with no other worker than this process, before it grades."""
     if isinstance(runner, Serial):
         ready: Future[Judge] = Future()
-        ready.set_result(Judge.prepare(source, template))
+        ready.set_result(_prepared(source, template))
         return ready
     probe = runner.reference if isinstance(runner, (Pool, Dask)) else None
     preparing = ThreadPoolExecutor(1, thread_name_prefix="judge")
-    judging = preparing.submit(Judge.prepare, source, template, probe)
+    judging = preparing.submit(_prepared, source, template, probe)
     preparing.shutdown(wait=False)
     return judging
+
+
+def _prepared(source: Path, template: GradeTask, probe: Callable[..., Any] | None = None) -> Judge:
+    """:meth:`Judge.prepare`; then what this process holds (the imports, the reference's
+    records) is kept out of the collector's passes until the run ends (:mod:`autograder.heap`)."""
+    judge = Judge.prepare(source, template, probe)
+    heap.settle()
+    return judge
 
 
 def grade_run(
@@ -225,6 +236,7 @@ def grade_run(
         runner.close()
         if progress is not None:
             progress.close()
+        heap.unsettle()  # what this run froze is the collector's again
     ordered = [results[s] for s in students]
     skipped = sum(r.skipped for r in ordered)
     text = summary(stats, skipped, time.monotonic() - started)

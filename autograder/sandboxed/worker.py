@@ -1,11 +1,9 @@
 """Inside a grading worker: rebuild, execute and score one notebook, then run its probes.
 
-1. rebuild (:mod:`autograder.sandboxed.rebuild`): the released notebook with the student's answer
-   cells in it, matched by grade id; nothing else of the submission is used;
-2. execute it in a fresh kernel inside the sandbox (:mod:`autograder.sandboxed.sandbox`), with
-   limits in CPU time per cell and per notebook for the student's cells, the instructor's setup
-   cells apart (:mod:`autograder.sandboxed.clock`), output caps, and the kernel's death caught
-   (:func:`autograder.sandboxed.kernel.run_notebook`);
+1. rebuild (:mod:`.rebuild`): the released notebook with the student's answer cells, by grade id;
+2. execute it in a fresh kernel in the sandbox (:mod:`autograder.sandboxed.sandbox`), with CPU
+   limits per cell and per notebook for the student's cells, setup cells apart (:mod:`.clock`),
+   output caps, and the kernel's death caught (:func:`autograder.sandboxed.kernel.run_notebook`);
 3. score each grade cell: full points when its cell ran without an error, else zero (a warning
    or a progress bar on stderr costs nothing, unlike nbgrader's rule);
 4. the probes (:mod:`autograder.sandboxed.probing`) run in the same kernel, one cell each after
@@ -32,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from autograder import heap
 from autograder.messages import (
     GradeTask,
     NotebookResult,
@@ -59,6 +58,7 @@ def warm_up(shared: str | None = None) -> int:
 
     import autograder.sandboxed.execute_cells  # noqa: F401
 
+    heap.settle_a_worker()  # the imports, frozen out of the garbage collector's passes
     return os.getpid()
 
 
