@@ -11,7 +11,7 @@ such passes off. Measured on chapter 05 with the local pool: the coordinator's c
 :func:`settle` collects what is garbage, then freezes the rest (``gc.freeze``): the collector
 no longer walks it, while reference counting still frees whatever of it is dropped. What the
 process makes after that is collected as before. Who settles: a pool's or a Dask nanny's
-worker, once, after its imports (:func:`autograder.sandboxed.worker.run_task`); the
+worker, once, after its imports (:func:`autograder.sandboxed.worker.warm_up`); the
 coordinator, once its judge is ready and after each batch of mutants it runs; and it calls
 :func:`unsettle` at the end of the run (:func:`autograder.grading.grade.grade_run`), for a
 process that goes on after grading (a test session, a notebook).
@@ -32,12 +32,6 @@ def settle() -> None:
     _settled = True
 
 
-def settle_once() -> None:
-    """:func:`settle`, unless this process has settled since it started or last unsettled."""
-    if not _settled:
-        settle()
-
-
 def unsettle() -> None:
     """Everything :func:`settle` froze is the collector's again (``gc.unfreeze``)."""
     global _settled
@@ -46,9 +40,9 @@ def unsettle() -> None:
 
 
 def settle_a_worker() -> None:
-    """:func:`settle_once` in a process started to grade (a local pool's worker, or a Dask
+    """:func:`settle`, once, in a process started to grade (a local pool's worker, or a Dask
     nanny's: ``multiprocessing``'s children), never in one that goes on after grading."""
     import multiprocessing
 
-    if multiprocessing.parent_process() is not None:
-        settle_once()
+    if not _settled and multiprocessing.parent_process() is not None:
+        settle()

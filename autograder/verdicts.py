@@ -105,10 +105,10 @@ def _values_agree(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -
     """Why two numeric arrays of one shape differ, or None: NaN in the same places, and every
     other element as ``np.allclose(got, want, rtol, atol, equal_nan=True)`` has it.
 
-    NOTE: numpy's own test, in the same float64 operations, without its checks and conversions,
-    which cost 60 us a call: an optimizer's probe compares some ten thousand small arrays for
-    each submission. The arrays are plain ndarrays first, not :class:`TensorValue`, whose every
-    ufunc result would otherwise copy its flags."""
+    NOTE: numpy's own test, in the same float64 operations, without its checks and conversions:
+    11 us for a pair of small tensors instead of 40, and an optimizer's probes compare some ten
+    thousand small arrays for each submission. The arrays are plain ndarrays first, not
+    :class:`TensorValue`, whose every ufunc result would otherwise copy its flags."""
     g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     g_nan, w_nan = np.isnan(g), np.isnan(w)
     if not (g_nan == w_nan).all():

@@ -1,6 +1,6 @@
 """Inside a grading worker: rebuild, execute and score one notebook, then run its probes.
 
-1. rebuild (:mod:`.rebuild`): the released notebook with the student's answer cells, by grade id;
+1. rebuild (:mod:`.rebuild`): the released notebook with only the student's answer cells in it;
 2. execute it in a fresh kernel in the sandbox (:mod:`autograder.sandboxed.sandbox`), with CPU
    limits per cell and per notebook for the student's cells, setup cells apart (:mod:`.clock`),
    output caps, and the kernel's death caught (:func:`autograder.sandboxed.kernel.run_notebook`);
