@@ -161,12 +161,27 @@ def _indices() -> tuple[int, list[int], int]:
     return ids.index(ANSWER_ID), tests, ids.index("linear_algebra_selfcheck")
 
 
+ACTIVE = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')]
+    .findIndex(cell => cell.classList.contains('jp-mod-active'))"""
+
+
 def _run_cells(page: Any, cells: Any, first: int, last: int) -> None:
-    """Select cell ``first`` and press Shift+Enter until cell ``last`` has run, as a student."""
+    """Select cell ``first`` and press Shift+Enter until cell ``last`` has run, as a student.
+
+    Each press is seen to move the active cell on before the next: a press that a busy page
+    dropped is made again, on the cell that is active, so no cell is skipped or run twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     cells.nth(first).locator(".jp-InputPrompt").first.click()
-    for _ in range(first, last + 1):
+    page.wait_for_function(f"({ACTIVE})() === {first}", timeout=30_000)
+    deadline = time.monotonic() + 120
+    while (at := page.evaluate(ACTIVE)) <= last:
+        assert time.monotonic() < deadline, f"Shift+Enter would not run cell {at}"
         page.keyboard.press("Shift+Enter")
-        page.wait_for_timeout(150)
+        try:
+            page.wait_for_function(f"({ACTIVE})() !== {at}", timeout=5_000)
+        except PlaywrightTimeout:
+            cells.nth(at).locator(".jp-InputPrompt").first.click()  # select it again
 
 
 def _student_session(page: Any, lab: Lab, shots: Path) -> str:
