@@ -127,6 +127,62 @@ def test_a_kernel_message_is_read_only_when_signed_and_new() -> None:
         read(receiver, frames[:3])
 
 
+def test_kernel_messages_are_packed_and_read_by_orjson() -> None:
+    """requirements.txt installs orjson, and jupyter_client (the worker's client, and the
+    kernel's ipykernel) then packs and reads every message with it."""
+    from jupyter_client import session
+
+    assert session.has_orjson, "orjson is not installed: messages cost twice as much to send"
+    found = session.Session()
+    assert (found.pack, found.unpack) == (session.orjson_packer, session.orjson_unpacker)
+
+
+def test_a_worker_s_nodes_are_checked_against_nbformat_s_schema_the_faster_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``nodes.install``: each output and probe cell a worker makes is checked by the compiled
+    schema alone when it is valid, and refused with nbformat's own error when it is not."""
+    from nbformat.v4 import nbbase, new_code_cell, output_from_msg
+
+    from autograder.sandboxed import nodes
+
+    monkeypatch.setattr(nbbase, "validate", nbbase.validate)  # given back after the test
+    slow: list[str | None] = []
+    original = nodes._ORIGINAL
+
+    def counted(node: Any, ref: str | None = None) -> None:
+        slow.append(ref)
+        return original(node, ref)
+
+    monkeypatch.setattr(nodes, "_ORIGINAL", counted)
+    nodes.install()
+
+    def message(kind: str, **content: Any) -> dict[str, Any]:
+        return {"header": {"msg_type": kind}, "content": content}
+
+    valid = [
+        message("stream", name="stderr", text="a\nb\n"),
+        message("error", ename="AssertionError", evalue="", traceback=["x", "y"]),
+        message("display_data", data={"text/plain": "1", "image/png": "iVBOR"}, metadata={}),
+        message("execute_result", data={"text/plain": "2"}, metadata={}, execution_count=3),
+    ]
+    for msg in valid:
+        out = output_from_msg(msg)
+        assert original(out, out.output_type) is None  # nbformat's own check agrees
+    assert new_code_cell("x = 1").source == "x = 1"
+    assert slow == [], "a valid node went to jsonschema"
+    invalid = [
+        message("stream", name="stdout", text=5),
+        message("error", ename="E", evalue="", traceback="not a list"),
+        message("display_data", data={"text/plain": 5}, metadata={}),
+        message("execute_result", data={}, metadata={}, execution_count="3"),
+    ]
+    for msg in invalid:
+        with pytest.raises(nbformat.ValidationError):
+            output_from_msg(msg)
+    assert len(slow) == len(invalid)  # each refused by nbformat's own check, in its words
+
+
 def test_the_one_loop_replaces_nbclient_s_own_waits() -> None:
     """The grading executor's waits for a cell are ``OneLoop``'s, and they are the methods that
     nbclient's ``async_execute_cell`` calls: a release of nbclient that renamed them would bring

@@ -188,9 +188,11 @@ def run_notebook(
 
     Raises :class:`GraderFailure` when the kernel failed twice before the student's first cell.
     """
+    from autograder.sandboxed import nodes
     from autograder.sandboxed.execute_cells import SetupFailed
     from autograder.sandboxed.kernel_client import own_loop
 
+    nodes.install()  # each output made from a kernel's message is checked the faster way
     if budget is None:
         budget = Budget(limits.notebook)
     for attempt in (1, 2):

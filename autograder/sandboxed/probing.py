@@ -20,6 +20,7 @@ from typing import Any
 from autograder.messages import GradeTask, ProbeSpec, TrustedNotebook
 from autograder.nbgrader_api import nbgrader_meta
 from autograder.results import BadResults, read_results
+from autograder.sandboxed import nodes
 from autograder.sandboxed.clock import Budget, TimeLimits
 from autograder.sandboxed.kernel import Executed, run_notebook
 from autograder.sandboxed.probe_runner import runner_cell
@@ -55,6 +56,7 @@ def first_answer(nb: Any) -> int:
 def runner_cells(names: list[str], private: Path) -> list[Any]:
     import nbformat
 
+    nodes.install()
     return [
         nbformat.v4.new_code_cell(
             runner_cell(name, str(private / PROBES_IN), str(private / PROBES_OUT))
