@@ -179,6 +179,45 @@ def _settled(folder: Path, before: int) -> int:
     return before - _free(folder)
 
 
+def test_the_guard_asks_the_kernel_for_shared_mappings_as_the_text_of_maps_lists_them(
+    tmp_path: Path,
+) -> None:
+    """``PROCMAP_QUERY`` (Linux 6.11 on) finds the same deleted files mapped shared as the text
+    of ``/proc/<pid>/maps``, in a process with torch's thousand mappings."""
+    import mmap
+    import platform
+
+    import torch  # noqa: F401  its mappings, as a kernel has them
+
+    from autograder.sandboxed import held_files
+
+    devices = {os.stat(tmp_path).st_dev}
+    held = []
+    for i, size in enumerate((1 << 20, 3 << 20, 2 << 20)):  # the last one is not deleted
+        path = tmp_path / f"mapped-{i}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        os.ftruncate(fd, size)
+        held.append(mmap.mmap(fd, size))
+        os.close(fd)
+        if i < 2:
+            path.unlink()
+    with open("/proc/self/maps", "rb") as handle:
+        listed = held_files._listed(handle.read(), devices)
+    fd = os.open("/proc/self/maps", os.O_RDONLY)
+    try:
+        queried = held_files._queried(fd, devices)
+    finally:
+        os.close(fd)
+    assert len(listed) == 2 and {size for *_, size in listed} == {1 << 20, 3 << 20}
+    assert held_files.mapped_deleted("/proc/self", devices) == listed
+    if queried is None:
+        version = tuple(int(v) for v in platform.release().split(".")[:2] if v.isdigit())
+        assert version < (6, 11), f"Linux {platform.release()} has PROCMAP_QUERY: it failed"
+        pytest.skip(f"Linux {platform.release()} has no PROCMAP_QUERY: the text is read")
+    assert queried == listed
+    del held
+
+
 @pytest.mark.parametrize(
     "kind, overshoot",
     [("big", 128), ("small", 128), ("deleted", 512), ("mapped", 512)],

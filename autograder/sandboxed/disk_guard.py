@@ -28,6 +28,16 @@ import signal
 import sys
 import time
 
+if __package__:  # imported, as autograder.sandboxed.disk_guard
+    from autograder.sandboxed import held_files as held
+elif os.path.dirname(os.path.abspath(__file__)) in sys.path:  # imported beside it (the zygote)
+    import held_files as held  # type: ignore[no-redef]
+else:  # run by its path, with -I: its folder is not on sys.path, and is there only for this
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import held_files as held  # type: ignore[no-redef]
+
+    sys.path.pop(0)
+
 #: The first words of the line the guard writes when it stops a kernel.
 MARK = "disk guard:"
 INTERVAL = 0.05  # seconds between two measures: at 2 GB/s, a kernel writes 100 MB in one
@@ -137,39 +147,6 @@ def processes(child: int, namespace: bool, found: dict[str, int]) -> list[str]:
         return []
 
 
-def _open_deleted(proc: str, devices: set[int]) -> list[tuple[str, tuple[int, int], int]]:
-    """(path, inode, bytes) of each deleted file on ``devices`` that ``proc`` holds open."""
-    found = []
-    for entry in os.scandir(f"{proc}/fd"):
-        try:
-            info = os.stat(entry.path)  # the open file itself, through the descriptor's link
-            if info.st_nlink == 0 and info.st_dev in devices:
-                key = (info.st_dev, info.st_ino)
-                found.append((os.readlink(entry.path), key, info.st_blocks * 512))
-        except OSError:  # closed since it was listed, or on a file system that refuses stat
-            continue
-    return found
-
-
-def _mapped_deleted(proc: str, devices: set[int]) -> list[tuple[str, tuple[int, int], int]]:
-    """(path, inode, bytes) of each deleted file on ``devices`` that process ``proc`` maps
-    shared (its writes reach the disk); the mapping's length stands for the bytes."""
-    with open(f"{proc}/maps", "rb") as handle:
-        maps = handle.read()
-    if b" (deleted)\n" not in maps:  # the common case: nothing to parse
-        return []
-    found = []
-    for line in maps.decode(errors="replace").splitlines():
-        if line.endswith(" (deleted)"):
-            span, perms, _, dev, inode, path = line.split(maxsplit=5)
-            major, minor = (int(part, 16) for part in dev.split(":"))
-            start, end = (int(part, 16) for part in span.split("-"))
-            device = os.makedev(major, minor)
-            if perms[3] == "s" and device in devices:
-                found.append((path, (device, int(inode)), end - start))
-    return found
-
-
 def deleted_use(procs: list[str], watches: list[Watch], strikes: dict[str, int]) -> dict[str, int]:
     """Bytes each watched folder holds in files that ``procs`` deleted but hold or map."""
     used = {w.name: 0 for w in watches}
@@ -177,7 +154,7 @@ def deleted_use(procs: list[str], watches: list[Watch], strikes: dict[str, int])
     seen: set[tuple[int, int]] = set()
     for proc in procs:
         try:
-            found = [*_open_deleted(proc, devices), *_mapped_deleted(proc, devices)]
+            found = [*held.open_deleted(proc, devices), *held.mapped_deleted(proc, devices)]
             strikes.pop(proc, None)
         except PermissionError:  # not dumpable: for a moment while it changes users, or on purpose
             strikes[proc] = strikes.get(proc, 0) + 1
