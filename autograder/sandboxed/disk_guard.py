@@ -30,9 +30,7 @@ import time
 
 if __package__:  # imported, as autograder.sandboxed.disk_guard
     from autograder.sandboxed import held_files as held
-elif os.path.dirname(os.path.abspath(__file__)) in sys.path:  # imported beside it (the zygote)
-    import held_files as held  # type: ignore[no-redef]
-else:  # run by its path, with -I: its folder is not on sys.path, and is there only for this
+else:  # run by its path (with -I), or imported beside it (the zygote): its folder, for this only
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import held_files as held  # type: ignore[no-redef]
 

@@ -78,15 +78,9 @@ def mapped_deleted(proc: str, devices: set[int]) -> list[tuple[str, tuple[int, i
     shared (its writes reach the disk); the mapping's length stands for the bytes. Asked by
     ``PROCMAP_QUERY`` (:func:`_queried`) where the kernel has it, else read from the text of
     ``/proc/<pid>/maps``."""
-    fd = os.open(f"{proc}/maps", os.O_RDONLY)  # refused as the text is, when not dumpable
-    try:
-        found = _queried(fd, devices)
-    finally:
-        os.close(fd)
-    if found is not None:
-        return found
-    with open(f"{proc}/maps", "rb") as handle:
-        return _listed(handle.read(), devices)
+    with open(f"{proc}/maps", "rb") as handle:  # refused when the process is not dumpable
+        found = _queried(handle.fileno(), devices)
+        return found if found is not None else _listed(handle.read(), devices)
 
 
 def _listed(maps: bytes, devices: set[int]) -> list[tuple[str, tuple[int, int], int]]:
