@@ -39,32 +39,36 @@ class BadResults(Exception):
 
 
 def _decode(value: Any, load_array: Callable[[int], np.ndarray], depth: int = 0) -> Any:
+    """One JSON value of the results as the runner tags it. NOTE: dispatched on the exact type
+    and on the tag's one key (JSON holds only lists, dicts and scalars, of exactly those types):
+    an optimizer chapter's results hold some twenty thousand tagged values a submission."""
     if depth > 24:
         raise BadResults("the results are nested too deeply")
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is list:
         return [_decode(v, load_array, depth + 1) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"ndarray"} and type(value["ndarray"]) is int:
-            return load_array(value["ndarray"])
-        if set(value) == {"tensor", "flags"} and type(value["tensor"]) is int:
-            return TensorValue.of(load_array(value["tensor"]), value["flags"])
-        if set(value) == {"raised"} and isinstance(value["raised"], str):
-            return Raised(value["raised"][:80])
-        if set(value) == {"tuple"} and isinstance(value["tuple"], list):
-            return tuple(_decode(v, load_array, depth + 1) for v in value["tuple"])
-        if set(value) == {"dict"} and isinstance(value["dict"], list):
-            pairs = value["dict"]
-            if not all(
-                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs
-            ):
-                raise BadResults("the results hold a malformed dict")
-            return {k: _decode(v, load_array, depth + 1) for k, v in pairs}
-        if set(value) == {"float"} and value["float"] in ("nan", "inf", "-inf"):
-            return float(value["float"])
-        if set(value) == {"unsupported"} and isinstance(value["unsupported"], str):
-            return Unsupported(value["unsupported"][:80])
+    if kind is dict:
+        if len(value) == 2 and "tensor" in value and "flags" in value:
+            if type(value["tensor"]) is int:
+                return TensorValue.of(load_array(value["tensor"]), value["flags"])
+        elif len(value) == 1:
+            ((tag, inner),) = value.items()
+            if tag == "ndarray" and type(inner) is int:
+                return load_array(inner)
+            if tag == "tuple" and type(inner) is list:
+                return tuple(_decode(v, load_array, depth + 1) for v in inner)
+            if tag == "dict" and type(inner) is list:
+                if not all(type(p) is list and len(p) == 2 and type(p[0]) is str for p in inner):
+                    raise BadResults("the results hold a malformed dict")
+                return {k: _decode(v, load_array, depth + 1) for k, v in inner}
+            if tag == "raised" and type(inner) is str:
+                return Raised(inner[:80])
+            if tag == "float" and inner in ("nan", "inf", "-inf"):
+                return float(inner)
+            if tag == "unsupported" and type(inner) is str:
+                return Unsupported(inner[:80])
         raise BadResults("the results hold an unknown tagged value")
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or kind is bool or kind is int or kind is float or kind is str:
         return value
     raise BadResults("the results hold what is not plain data")
 
@@ -87,13 +91,18 @@ class TensorValue(np.ndarray):
         self.flags_ = getattr(obj, "flags_", ("", "", False, False))
 
     # Results travel from a worker to the coordinator pickled: keep the flags with the values.
+    # NOTE: as a plain ndarray and the flags, which numpy pickles and unpickles in C, rather than
+    # through ndarray's own reduce and a __setstate__ here: 12 against 25 us an array there and
+    # back, for eight thousand arrays a submission in an optimizer chapter
     def __reduce__(self) -> Any:
-        rebuild, args, state = super().__reduce__()  # type: ignore[str-unpack]
-        return rebuild, args, (state, self.flags_)
+        return _tensor_value, (self.view(np.ndarray), self.flags_)
 
-    def __setstate__(self, state: Any) -> None:
-        base, self.flags_ = state
-        super().__setstate__(base)
+
+def _tensor_value(array: np.ndarray, flags: tuple[str, str, bool, bool]) -> TensorValue:
+    """A :class:`TensorValue` unpickled (see its ``__reduce__``)."""
+    made = array.view(TensorValue)
+    made.flags_ = flags
+    return made
 
 
 @dataclass(frozen=True)
@@ -113,17 +122,26 @@ class Raised:
 def read_arrays(path: Path) -> list[np.ndarray]:
     """The arrays of one probe's arrays file ``path`` (see :data:`ARRAYS`), read as hostile
     input: each ``.npy`` header is checked (format 1.0 or 2.0, no objects, no more bytes than the
-    file has left) before its data is read. Raises :class:`BadResults`."""
+    file has left) before its data is taken. Raises :class:`BadResults`.
+
+    NOTE: the file is read whole, at most :data:`MAX_RESULT_BYTES` (one read, however long it
+    grows meanwhile), and its records are parsed from memory: ``np.fromfile`` on an open file
+    flushes, duplicates and seeks its descriptor for every array, 17 us an array where this takes
+    a few, and an optimizer chapter's results hold eight thousand arrays a submission."""
     if not path.is_file() or path.is_symlink():
         raise BadResults("an array of the results is missing")
-    size = path.stat().st_size
-    if size > MAX_RESULT_BYTES:
-        raise BadResults("an array of the results is missing or too large")
-    arrays = []
     try:
         with path.open("rb") as handle:
-            while handle.tell() < size:
-                arrays.append(_read_array(handle, size))
+            data = handle.read(MAX_RESULT_BYTES + 1)
+    except OSError:
+        raise BadResults("an array of the results is missing") from None
+    if len(data) > MAX_RESULT_BYTES:
+        raise BadResults("an array of the results is missing or too large")
+    arrays, at = [], 0
+    try:
+        while at < len(data):
+            array, at = _read_array(data, at)
+            arrays.append(array)
     except Exception:  # a broken or hostile .npy: numpy raises several kinds
         raise BadResults("an array of the results is unreadable") from None
     return arrays
@@ -133,39 +151,45 @@ def read_arrays(path: Path) -> list[np.ndarray]:
 _LENGTH_FIELD = {(1, 0): "<H", (2, 0): "<I"}
 #: The longest header numpy parses safely (its ``max_header_size``); longer ones are refused.
 MAX_HEADER_BYTES = 10_000
+#: What every ``.npy`` record starts with, before its two version bytes (numpy's ``MAGIC_PREFIX``).
+_MAGIC = b"\x93NUMPY"
 
 
-def _read_array(handle: Any, size: int) -> np.ndarray:
-    """The next ``.npy`` record of ``handle`` (a file of ``size`` bytes): its header parsed once
-    and checked, then its data read as ``np.load`` reads an array without objects. NOTE: numpy's
-    ``read_array`` would parse the header a second time, and a probe's results hold hundreds of
-    small arrays."""
-    shape, fortran, dtype = _header(handle, np.lib.format.read_magic(handle))
+def _read_array(data: bytes, at: int) -> tuple[np.ndarray, int]:
+    """The ``.npy`` record of ``data`` at offset ``at`` and the offset after it: its header
+    parsed once and checked, then its data copied out, as ``np.load`` reads an array without
+    objects. NOTE: numpy's ``read_array`` would parse the header a second time, and a probe's
+    results hold hundreds of small arrays."""
+    if data[at : at + 6] != _MAGIC or len(data) < at + 8:
+        raise ValueError("not a .npy record")
+    shape, fortran, dtype, at = _header(data, at + 8, (data[at + 6], data[at + 7]))
     count = math.prod(shape)
-    if dtype.hasobject or count * dtype.itemsize > size - handle.tell():
+    end = at + count * dtype.itemsize
+    if dtype.hasobject or end > len(data):
         raise ValueError(shape)
-    array = np.fromfile(handle, dtype=dtype, count=count)  # as numpy's read_array reads it
-    if array.size != count:
-        raise ValueError("short")
-    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=at).copy()  # its own, writable
+    return (array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)), end
 
 
-def _header(handle: Any, version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """(shape, Fortran order, dtype) of the ``.npy`` header at ``handle``, in format
-    ``version``: its bytes read and bounded here, then parsed by numpy's own reader."""
+def _header(
+    data: bytes, at: int, version: tuple[int, int]
+) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, Fortran order, dtype, where the data starts) of the ``.npy`` header at offset
+    ``at`` of ``data``, in format ``version``: its bytes bounded here, then parsed by numpy's
+    own reader."""
     if version not in _LENGTH_FIELD:
         raise ValueError(version)
     width = struct.calcsize(_LENGTH_FIELD[version])
-    field = handle.read(width)
+    field = data[at : at + width]
     if len(field) != width:
         raise ValueError("short")
     (length,) = struct.unpack(_LENGTH_FIELD[version], field)
     if length > MAX_HEADER_BYTES:
         raise ValueError(length)
-    text = handle.read(length)
+    text = data[at + width : at + width + length]
     if len(text) != length:
         raise ValueError("short")
-    return _parsed(version, field + text)
+    return (*_parsed(version, field + text), at + width + length)
 
 
 @functools.lru_cache(maxsize=4096)

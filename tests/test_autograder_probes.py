@@ -96,6 +96,59 @@ def test_arrays_with_the_same_header_are_each_read_whole(tmp_path: Path) -> None
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
 
 
+def test_arrays_read_from_memory_are_each_their_own_writable_array(tmp_path: Path) -> None:
+    """The arrays file is read whole and parsed from memory (autograder.results.read_arrays):
+    each array owns its data, as np.load's do, whatever its kind, shape or order."""
+    arrays = [
+        np.float64(2.5).reshape(()), np.zeros((0, 3)), np.array([True, False]),
+        np.arange(6, dtype=np.int64).reshape(2, 3), np.asfortranarray(np.eye(3, 2)),
+        np.arange(5, dtype=np.float32),
+    ]  # fmt: skip
+    _arrays(tmp_path / "p.arrays", *arrays)
+    got = read_arrays(tmp_path / "p.arrays")
+    for mine, theirs in zip(got, arrays, strict=True):
+        assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+        assert np.array_equal(mine, theirs) and mine.flags.writeable
+        assert mine.base is None or mine.base.base is None  # no view of the file's bytes
+    got[0][...] = 7.0
+    assert read_arrays(tmp_path / "p.arrays")[0] == 2.5
+
+
+def test_a_tensor_value_crosses_to_the_coordinator_with_its_values_and_flags() -> None:
+    import pickle
+
+    from autograder.results import TensorValue
+
+    for array in (np.arange(6.0).reshape(2, 3), np.asfortranarray(np.eye(3, 2)), np.int8(3)):
+        sent = TensorValue.of(np.asarray(array), ["torch.float64", "cpu", True, False])
+        got = pickle.loads(pickle.dumps(sent, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301
+        assert type(got) is TensorValue and got.flags_ == sent.flags_
+        assert got.dtype == sent.dtype and got.shape == sent.shape and np.array_equal(got, sent)
+
+
+def test_the_comparison_s_fast_paths_say_what_its_general_case_says() -> None:
+    """autograder.verdicts.agree judges the pairs results are made of by their exact types
+    first: on every pair, same-typed or not, it says what the general comparison says."""
+    from autograder.results import Raised, TensorValue, Unsupported
+    from autograder.verdicts import _agree, agree
+
+    def t(values, flags=("torch.float64", "cpu", False, False)):
+        return TensorValue.of(np.asarray(values), list(flags))
+
+    values = [
+        t([1.0, 2.0]), t([1.0, 2.0 + 1e-12]), t([1.0, 3.0]), t([np.nan, 1.0]), t([np.inf, 1.0]),
+        t([1.0, 2.0], ("torch.float32", "cpu", False, False)), t([[1.0, 2.0]]),
+        t([1.0, 2.0], ("torch.float64", "cpu", True, False)), np.array([1.0, 2.0]),
+        [t([1.0, 2.0]), 3.0], [t([1.0, 2.0])], (t([1.0, 2.0]), 3.0), (1.0, 2.0),
+        {"a": 1.0, "b": t([1.0, 2.0])}, {"a": 1.0, "c": 2.0}, {"b": t([1.0, 2.0]), "a": 1.0},
+        {"a": 1.0 + 1e-12, "b": t([1.0, 3.0])}, 1.0, 1.0 + 1e-12, 2.0, float("nan"), 1, True,
+        "x", None, Raised("ValueError"), Raised("RuleBroken"), Unsupported("Thing"),
+    ]  # fmt: skip
+    for want in values:
+        for got in values:
+            assert agree(got, want, 1e-9, 1e-12) == _agree(got, want, 1e-9, 1e-12), (got, want)
+
+
 def test_the_runner_and_the_grader_name_the_arrays_file_alike() -> None:
     from autograder.results import ARRAYS
     from autograder.sandboxed import probe_runner
