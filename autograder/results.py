@@ -91,18 +91,13 @@ class TensorValue(np.ndarray):
         self.flags_ = getattr(obj, "flags_", ("", "", False, False))
 
     # Results travel from a worker to the coordinator pickled: keep the flags with the values.
-    # NOTE: as a plain ndarray and the flags, which numpy pickles and unpickles in C, rather than
-    # through ndarray's own reduce and a __setstate__ here: 12 against 25 us an array there and
-    # back, for eight thousand arrays a submission in an optimizer chapter
     def __reduce__(self) -> Any:
-        return _tensor_value, (self.view(np.ndarray), self.flags_)
+        rebuild, args, state = super().__reduce__()  # type: ignore[str-unpack]
+        return rebuild, args, (state, self.flags_)
 
-
-def _tensor_value(array: np.ndarray, flags: tuple[str, str, bool, bool]) -> TensorValue:
-    """A :class:`TensorValue` unpickled (see its ``__reduce__``)."""
-    made = array.view(TensorValue)
-    made.flags_ = flags
-    return made
+    def __setstate__(self, state: Any) -> None:
+        base, self.flags_ = state
+        super().__setstate__(base)
 
 
 @dataclass(frozen=True)
