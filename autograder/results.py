@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,19 +120,22 @@ def read_arrays(path: Path) -> list[np.ndarray]:
     input: each ``.npy`` header is checked (format 1.0 or 2.0, no objects, no more bytes than the
     file has left) before its data is taken. Raises :class:`BadResults`.
 
-    NOTE: the file is read whole, at most :data:`MAX_RESULT_BYTES` (one read, however long it
-    grows meanwhile), and its records are parsed from memory: ``np.fromfile`` on an open file
-    flushes, duplicates and seeks its descriptor for every array, 17 us an array where this takes
-    a few, and an optimizer chapter's results hold eight thousand arrays a submission."""
+    NOTE: the file is read whole, in one read of the size it has when opened (at most
+    :data:`MAX_RESULT_BYTES`), and its records are parsed from memory: ``np.fromfile`` on an
+    open file flushes, duplicates and seeks its descriptor for every array, 17 us an array
+    where this takes 7, and an optimizer chapter's results hold eight thousand arrays a
+    submission."""
     if not path.is_file() or path.is_symlink():
         raise BadResults("an array of the results is missing")
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_RESULT_BYTES + 1)
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_RESULT_BYTES:
+                raise BadResults("an array of the results is missing or too large")
+            data = bytearray(size)  # writable: the arrays are views of it
+            del data[handle.readinto(data) :]  # what is there now, up to the size it had
     except OSError:
         raise BadResults("an array of the results is missing") from None
-    if len(data) > MAX_RESULT_BYTES:
-        raise BadResults("an array of the results is missing or too large")
     arrays, at = [], 0
     try:
         while at < len(data):
@@ -150,11 +154,12 @@ MAX_HEADER_BYTES = 10_000
 _MAGIC = b"\x93NUMPY"
 
 
-def _read_array(data: bytes, at: int) -> tuple[np.ndarray, int]:
+def _read_array(data: bytearray, at: int) -> tuple[np.ndarray, int]:
     """The ``.npy`` record of ``data`` at offset ``at`` and the offset after it: its header
-    parsed once and checked, then its data copied out, as ``np.load`` reads an array without
-    objects. NOTE: numpy's ``read_array`` would parse the header a second time, and a probe's
-    results hold hundreds of small arrays."""
+    parsed once and checked, then its data, as a writable view of ``data`` (the records do not
+    overlap, and the results are kept whole as long as any of their arrays). NOTE: numpy's
+    ``read_array`` would parse the header a second time, and a probe's results hold hundreds of
+    small arrays."""
     if data[at : at + 6] != _MAGIC or len(data) < at + 8:
         raise ValueError("not a .npy record")
     shape, fortran, dtype, at = _header(data, at + 8, (data[at + 6], data[at + 7]))
@@ -162,12 +167,12 @@ def _read_array(data: bytes, at: int) -> tuple[np.ndarray, int]:
     end = at + count * dtype.itemsize
     if dtype.hasobject or end > len(data):
         raise ValueError(shape)
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=at).copy()  # its own, writable
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=at)  # a view: no second copy
     return (array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)), end
 
 
 def _header(
-    data: bytes, at: int, version: tuple[int, int]
+    data: bytearray, at: int, version: tuple[int, int]
 ) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     """(shape, Fortran order, dtype, where the data starts) of the ``.npy`` header at offset
     ``at`` of ``data``, in format ``version``: its bytes bounded here, then parsed by numpy's
@@ -184,7 +189,7 @@ def _header(
     text = data[at + width : at + width + length]
     if len(text) != length:
         raise ValueError("short")
-    return (*_parsed(version, field + text), at + width + length)
+    return (*_parsed(version, bytes(field + text)), at + width + length)
 
 
 @functools.lru_cache(maxsize=4096)
