@@ -63,17 +63,9 @@ def agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     if kind is TensorValue and type(got) is TensorValue:
         return _flag_problem(got, want) or _arrays_agree(got, want, rtol, atol)
     if (kind is list or kind is tuple) and type(got) is kind:
-        if len(got) != len(want):
-            return f"a {kind.__name__} of the wrong length"
-        for g, w in zip(got, want, strict=True):
-            if problem := agree(g, w, rtol, atol):
-                return problem
-        return None
+        return _items_agree(got, want, rtol, atol)
     if kind is dict and type(got) is dict and got.keys() == want.keys():
-        for k, w in want.items():  # the reference's keys, in its order
-            if problem := agree(got[k], w, rtol, atol):
-                return f"{k}: {problem}"
-        return None
+        return _entries_agree(got, want, rtol, atol)
     if kind is float and type(got) is float:
         return _numbers_agree(got, want, rtol, atol)
     return _agree(got, want, rtol, atol)
@@ -102,21 +94,35 @@ def _agree(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     if isinstance(want, tuple | list):
         if type(got) is not type(want):
             return f"returned {type(got).__name__} where a {type(want).__name__} was expected"
-        if len(got) != len(want):
-            return f"a {type(want).__name__} of the wrong length"
-        problems = (agree(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
-        return next((p for p in problems if p), None)
+        return _items_agree(got, want, rtol, atol)
     if isinstance(want, dict):
         if not isinstance(got, dict) or set(got) != set(want):
             return "a dict with the wrong keys"
-        keyed = ((k, agree(got[k], want[k], rtol, atol)) for k in want)  # the reference's keys
-        return next((f"{k}: {p}" for k, p in keyed if p), None)
+        return _entries_agree(got, want, rtol, atol)
     if _is_number(want):
         if not _is_number(got):
             return f"returned {type(got).__name__} where a number was expected"
         return _numbers_agree(got, want, rtol, atol)
     if type(got) is not type(want) or got != want:
         return "wrong value"
+    return None
+
+
+def _items_agree(got: list | tuple, want: list | tuple, rtol: float, atol: float) -> str | None:
+    """Two lists, or two tuples: their length, then their items in order."""
+    if len(got) != len(want):
+        return f"a {type(want).__name__} of the wrong length"
+    for g, w in zip(got, want, strict=True):
+        if problem := agree(g, w, rtol, atol):
+            return problem
+    return None
+
+
+def _entries_agree(got: dict, want: dict, rtol: float, atol: float) -> str | None:
+    """Two dicts of the same keys: their values, in the reference's order of keys."""
+    for k, w in want.items():
+        if problem := agree(got[k], w, rtol, atol):
+            return f"{k}: {problem}"
     return None
 
 
